@@ -1,0 +1,5 @@
+import sys
+
+from expression_portrait.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``expression-portrait`` subcommand, each with add_arguments() and run()."""
