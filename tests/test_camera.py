@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import fake_picamera2
 from expression_portrait import decode, media
 from expression_portrait.camera import CameraSettings, PicameraSource, yuv420_to_rgb
 from expression_portrait.errors import CameraError
-import fake_picamera2
 from fake_picamera2 import FakeCameraSystem
 
 SMALL = {"width": 640, "height": 360, "analysis_width": 320, "analysis_height": 180}
