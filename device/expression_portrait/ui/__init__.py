@@ -1,0 +1,1 @@
+"""The visitor experience: session flow, screens, content and buttons."""
