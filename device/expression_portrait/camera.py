@@ -55,7 +55,8 @@ class CameraSettings(BaseModel):
     fps: float = Field(15.0, ge=1.0, le=60.0, description="frame rate in frames per second, fixed")
     rotation: Literal[0, 90, 180, 270] = Field(
         0, description="clockwise rotation in degrees; 180 is done by the sensor, 90 and 270 in software")
-    hflip: bool = Field(False, description="mirror left to right (a mirror-like view for the visitor)")
+    hflip: bool = Field(False, description="flip the sensor image left to right, e.g. for a camera filming through a mirror; "
+                          "the mirror-like view on screen is [display] mirror")
     vflip: bool = Field(False, description="flip top to bottom")
     main_format: Literal["BGR888", "RGB888", "XBGR8888", "XRGB8888"] = Field(
         "BGR888", description="picamera2 format of the display stream; BGR888 is RGB in memory and needs no conversion")

@@ -43,3 +43,7 @@ class DisplayError(ExpressionPortraitError):
 
 class ContentError(ExpressionPortraitError, ValueError):
     """Explanation content (a language file) is missing a key or does not fit the screen."""
+
+
+class ControlError(ExpressionPortraitError):
+    """The running kiosk cannot be reached over its control socket, or refused a request."""
