@@ -123,38 +123,45 @@ class ControlServer:
             threading.Thread(target=self._serve, args=(connection,), name="control-request", daemon=True).start()
 
     def _serve(self, connection: socket.socket) -> None:
-        with connection, connection.makefile("rwb") as stream:
-            connection.settimeout(10)
-            try:
-                request = _decode_request(stream.readline(MAX_REQUEST_BYTES + 1))
-            except ControlError as exc:
-                _send(stream, {"ok": False, "error": str(exc)})
+        try:
+            with connection, connection.makefile("rwb") as stream:
+                self._answer(connection, stream)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the client left or stalled, e.g. Ctrl-C on the button monitor
+
+    def _answer(self, connection: socket.socket, stream: Any) -> None:
+        connection.settimeout(10)
+        try:
+            request = _decode_request(stream.readline(MAX_REQUEST_BYTES + 1))
+        except ControlError as exc:
+            _send(stream, {"ok": False, "error": str(exc)})
+            return
+        command = request["command"]
+        handler = self.handlers.get(command)
+        if handler is None:
+            known = ", ".join(sorted(self.handlers))
+            _send(stream, {"ok": False, "error": f"unknown command {command!r}; known: {known}"})
+            return
+
+        try:
+            result = handler(request)
+            if isinstance(result, Iterator):
+                connection.settimeout(None)
+                for item in result:
+                    if self._stop.is_set():
+                        break
+                    _send(stream, {"ok": True, "event": item})
                 return
-            except OSError:
-                return
-            command = request["command"]
-            handler = self.handlers.get(command)
-            if handler is None:
-                known = ", ".join(sorted(self.handlers))
-                _send(stream, {"ok": False, "error": f"unknown command {command!r}; known: {known}"})
-                return
-            try:
-                result = handler(request)
-                if isinstance(result, Iterator):
-                    connection.settimeout(None)
-                    for item in result:
-                        if self._stop.is_set():
-                            break
-                        _send(stream, {"ok": True, "event": item})
-                    return
-                _send(stream, {"ok": True, "result": result})
-            except (BrokenPipeError, ConnectionResetError):
-                return  # the client left, e.g. Ctrl-C on the button monitor
-            except ExpressionPortraitError as exc:
-                _send(stream, {"ok": False, "error": str(exc)})
-            except Exception as exc:
-                log.exception("control command %r failed", command)
-                _send(stream, {"ok": False, "error": f"internal error in {command}: {exc}"})
+        except ExpressionPortraitError as exc:
+            _send(stream, {"ok": False, "error": str(exc)})
+            return
+        except OSError:
+            raise  # the connection broke; _serve ends it quietly
+        except Exception as exc:
+            log.exception("control command %r failed", command)
+            _send(stream, {"ok": False, "error": f"internal error in {command}: {exc}"})
+            return
+        _send(stream, {"ok": True, "result": result})
 
     def stop(self) -> None:
         """Stop accepting, close the socket and remove its file."""
