@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Keypoint rows of Detection.keypoints, in BlazeFace (MediaPipe) output order.
-# "Left" and "right" are the person's own sides, so LEFT_EYE is on the image's right
-# in an unmirrored camera frame.
+# "Left" and "right" are as seen in the image, so LEFT_EYE is the eye on the image's
+# left: the person's right eye in an unmirrored camera frame (checked on single_face.jpg).
 LEFT_EYE = 0
 RIGHT_EYE = 1
 NOSE_TIP = 2
@@ -78,6 +78,7 @@ class FaceResult:
     # (64, 64, 3) and (32, 32, 3) RGB for age and gender. Memory only, never written out.
     chips: dict[str, np.ndarray] = field(default_factory=dict)
     sharpness: float = 0.0  # variance of the Laplacian of the face's gray chip; higher is sharper
+    raw_heads: dict[str, HeadResult] = field(default_factory=dict)  # this frame alone, unsmoothed
 
 
 @dataclass(frozen=True, eq=False)

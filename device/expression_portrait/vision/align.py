@@ -1,0 +1,150 @@
+"""Cut each attribute model's face chip with one similarity transform per face.
+
+The four stable BlazeFace keypoints (both eyes, nose tip, mouth) are fitted by
+least squares to a canonical face, giving one frame-to-face similarity per face.
+Every chip style is a fixed scale and offset of that canonical face, so all heads
+share the fit and differ only in how much of the face their chip shows:
+
+- "dlib": the face chip of dlib's get_face_chip_details, which age and gender were
+  trained on. The canonical face is dlib's chip at padding 0, so padding ``p``
+  maps a canonical point c to (c + p) / (1 + 2 p) of the chip.
+- "fer": the looser square crop fer 25.10.3 takes around an OpenCV Haar box (the
+  box made square plus 10 pixels on each side), resized to 64x64 gray.
+
+The canonical positions below were measured, not guessed: tools/fidelity.py maps
+our keypoints through the reference pipelines' own chip transforms on the real
+test media and averages them; docs/fidelity.md records the numbers and the
+agreement they give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from expression_portrait.models import ChipSpec
+from expression_portrait.vision.types import LEFT_EYE, MOUTH, NOSE_TIP, RIGHT_EYE, Detection
+from expression_portrait.vision.warp import affine_grid, apply_sampling, plan_sampling
+
+FIT_KEYPOINTS = (LEFT_EYE, RIGHT_EYE, NOSE_TIP, MOUTH)
+
+# Canonical positions of FIT_KEYPOINTS in dlib's face chip at padding 0, as fractions
+# of the chip's side (x right, y down).
+CANONICAL_FACE = np.array([
+    [0.2328, 0.2202],  # left eye (image left)
+    [0.7672, 0.2202],  # right eye
+    [0.5000, 0.5173],  # nose tip
+    [0.5000, 0.7951],  # mouth
+], dtype=np.float64)
+
+# The fer crop in canonical face units: its top-left corner and its side.
+FER_CROP_SIDE = 1.6018
+FER_CROP_ORIGIN = np.array([0.5, 0.3399]) - FER_CROP_SIDE / 2
+
+# Chips whose source region is this many frame pixels per chip pixel or more are
+# supersampled (k x k bilinear samples averaged per chip pixel) against aliasing,
+# as dlib's extract_image_chip low-pass filters through an image pyramid.
+SUPERSAMPLE_FROM = 2.0
+MAX_SUPERSAMPLE = 3
+
+GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as OpenCV and Pillow
+
+
+def fit_similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Return the 2x3 similarity (rotation, uniform scale, shift) that best maps source onto target.
+
+    Least squares over the point pairs, without reflection (Umeyama's method in 2-D).
+    """
+    source_mean = source.mean(axis=0)
+    target_mean = target.mean(axis=0)
+    s = source - source_mean
+    t = target - target_mean
+    norm = float((s * s).sum())
+    if norm <= 1e-12:
+        raise ValueError("the keypoints coincide, so no face transform can be fitted")
+    a = float((s * t).sum()) / norm
+    b = float((s[:, 0] * t[:, 1] - s[:, 1] * t[:, 0]).sum()) / norm
+    linear = np.array([[a, -b], [b, a]])
+    shift = target_mean - linear @ source_mean
+    return np.hstack([linear, shift[:, None]])
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    linear = np.linalg.inv(matrix[:, :2])
+    return np.hstack([linear, -(linear @ matrix[:, 2])[:, None]])
+
+
+def chip_from_face(spec: ChipSpec) -> np.ndarray:
+    """Return the 2x3 affine map from canonical face units to chip pixels for ``spec``."""
+    if spec.style == "dlib":
+        scale = spec.size / (1 + 2 * spec.padding)
+        offset = np.array([spec.padding, spec.padding]) * scale
+    else:
+        scale = spec.size / FER_CROP_SIDE
+        offset = -FER_CROP_ORIGIN * scale
+    return np.array([[scale, 0.0, offset[0]], [0.0, scale, offset[1]]])
+
+
+@dataclass(frozen=True, eq=False)
+class FaceChips:
+    """The chips of one face, keyed by chip spec."""
+
+    face_transform: np.ndarray  # 2x3, frame pixels -> canonical face units
+    chips: dict[tuple[ChipSpec, str], np.ndarray]  # uint8: (size, size) gray or (size, size, 3) RGB
+
+
+class FaceAligner:
+    """Cuts the chips that a set of heads needs from a frame.
+
+    Each chip is keyed by (spec, colour), the colour being "gray" or "rgb"; a head
+    that wants BGR reorders the RGB chip's channels when it normalises it.
+    """
+
+    def __init__(self, keys: list[tuple[ChipSpec, str]]):
+        self.keys = list(dict.fromkeys(keys))
+        self._chip_maps = {spec: chip_from_face(spec) for spec, _ in self.keys}
+
+    @staticmethod
+    def face_transform(detection: Detection) -> np.ndarray:
+        """Fit the frame-to-canonical-face similarity of one detection."""
+        points = np.asarray(detection.keypoints, np.float64)[list(FIT_KEYPOINTS)]
+        return fit_similarity(points, CANONICAL_FACE)
+
+    def cut(self, rgb: np.ndarray, detection: Detection) -> FaceChips:
+        """Cut every chip for one face from a C-contiguous RGB uint8 frame."""
+        face = self.face_transform(detection)
+        chips = {}
+        for spec, color in self.keys:
+            # Compose frame -> face -> chip, then invert to sample each chip pixel's frame point.
+            frame_to_chip = self._chip_maps[spec] @ np.vstack([face, [0, 0, 1]])
+            pixels = sample_chip(rgb, invert_affine(frame_to_chip), spec.size)
+            if color == "gray":
+                pixels = pixels @ GRAY_WEIGHTS
+            chips[(spec, color)] = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+        return FaceChips(face, chips)
+
+
+def sample_chip(rgb: np.ndarray, chip_to_frame: np.ndarray, size: int) -> np.ndarray:
+    """Sample a (size, size, 3) float32 chip, supersampled when it shrinks the face a lot."""
+    frame_pixels_per_chip_pixel = float(np.sqrt(abs(np.linalg.det(chip_to_frame[:, :2]))))
+    factor = 1
+    if frame_pixels_per_chip_pixel >= SUPERSAMPLE_FROM:
+        factor = min(MAX_SUPERSAMPLE, int(frame_pixels_per_chip_pixel / SUPERSAMPLE_FROM) + 1)
+    if factor == 1:
+        xs, ys = affine_grid(chip_to_frame, (size, size))
+        return apply_sampling(rgb, plan_sampling(rgb.shape, xs, ys))
+
+    # Sample a factor-times finer grid over the same chip, then average factor x factor blocks.
+    fine = chip_to_frame.copy()
+    fine[:, :2] /= factor
+    xs, ys = affine_grid(fine, (size * factor, size * factor))
+    samples = apply_sampling(rgb, plan_sampling(rgb.shape, xs, ys))
+    return samples.reshape(size, factor, size, factor, 3).mean(axis=(1, 3))
+
+
+def laplacian_variance(gray: np.ndarray) -> float:
+    """Return the variance of the 4-neighbour Laplacian of a 2-D image: a sharpness score."""
+    g = gray.astype(np.float32)
+    laplacian = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
+    return float(laplacian.var())
