@@ -102,11 +102,14 @@ def _encode_yuv420(rgb: np.ndarray, stride: int) -> np.ndarray:
 
     out = np.zeros((height * 3 // 2, stride), np.uint8)
     out[:height, :width] = np.clip(y + 0.5, 0, 255)
-    quarter = height // 4
-    for offset, plane in ((height, half(u)), (height + quarter, half(v))):
+    # The U and V planes follow the Y plane back to back, each height/2 rows of stride/2 bytes.
+    flat = out.reshape(-1)
+    offset = height * stride
+    for plane in (half(u), half(v)):
         chroma = np.zeros((height // 2, stride // 2), np.uint8)
         chroma[:, :width // 2] = np.clip(plane + 0.5, 0, 255)
-        out[offset:offset + quarter] = chroma.reshape(quarter, stride)
+        flat[offset:offset + chroma.size] = chroma.reshape(-1)
+        offset += chroma.size
     return out
 
 

@@ -272,3 +272,14 @@ def test_settings_reject_lores_larger_than_main():
 def test_settings_reject_other_aspect_ratio():
     with pytest.raises(ValueError, match="aspect ratio"):
         CameraSettings(width=1280, height=720, analysis_width=640, analysis_height=480)
+
+
+def test_yuv420_with_odd_chroma_rows(video_frames):
+    # 90 rows give 45 chroma rows, so each chroma plane ends in the middle of an array row.
+    image = resized(video_frames[0], 160, 90)
+    packed = fake_picamera2._encode_yuv420(image, stride=192)
+
+    rgb = yuv420_to_rgb(packed, 160, 90)
+
+    assert packed.shape == (135, 192)
+    assert mean_error(rgb, image) < 4.0

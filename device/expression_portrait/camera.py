@@ -97,10 +97,14 @@ def yuv420_to_rgb(array: np.ndarray, width: int, height: int) -> np.ndarray:
     if array.shape[0] != height * 3 // 2 or stride < width:
         raise CameraError(f"YUV420 array has shape {array.shape}, expected ({height * 3 // 2}, >= {width})")
     luma = array[:height, :width].astype(np.float32)
-    # Each chroma plane is height/2 rows of stride/2 bytes, stored two rows per array row.
-    quarter = height // 4
-    u_plane = array[height:height + quarter].reshape(height // 2, stride // 2)[:, :width // 2]
-    v_plane = array[height + quarter:height + 2 * quarter].reshape(height // 2, stride // 2)[:, :width // 2]
+    # Each chroma plane is height/2 rows of stride/2 bytes, packed right after the Y plane;
+    # with an odd height/2 a plane ends mid-row of the array, so slice the flat buffer.
+    flat = array.reshape(-1)
+    luma_bytes = height * stride
+    chroma_bytes = (height // 2) * (stride // 2)
+    u_plane = flat[luma_bytes:luma_bytes + chroma_bytes].reshape(height // 2, stride // 2)[:, :width // 2]
+    v_plane = flat[luma_bytes + chroma_bytes:luma_bytes + 2 * chroma_bytes].reshape(
+        height // 2, stride // 2)[:, :width // 2]
     u = np.repeat(np.repeat(u_plane.astype(np.float32) - 128.0, 2, axis=0), 2, axis=1)
     v = np.repeat(np.repeat(v_plane.astype(np.float32) - 128.0, 2, axis=0), 2, axis=1)
 
