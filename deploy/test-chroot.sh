@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# End-to-end test of install.sh and the Ansible role in a Debian bookworm chroot
+# made with debootstrap: install, reinstall, keep an edited config, a failed
+# upgrade that rolls back, a good upgrade, rollback, an Ansible rollout with
+# the local connection, and uninstall.
+#
+# Run it as root with `make deploy-test`. It needs debootstrap and network access
+# to the Debian archive and PyPI. The chroot has no systemd running and no
+# Raspberry Pi archive, so the installer runs with --no-start and
+# --no-pi-packages, and the selftest with the checks that need no camera,
+# screen or GPIO.
+set -euo pipefail
+
+readonly PROGRAM=${0##*/}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO
+readonly WORK=${EXPRESSION_PORTRAIT_DEPLOY_TEST_DIR:-/var/tmp/expression-portrait-deploy-test}
+readonly SUITE=${EXPRESSION_PORTRAIT_DEPLOY_TEST_SUITE:-bookworm}
+readonly MIRROR=${EXPRESSION_PORTRAIT_DEPLOY_TEST_MIRROR:-http://deb.debian.org/debian}
+readonly BASE=$WORK/base-$SUITE
+readonly CHROOT=$WORK/root
+readonly ANSIBLE_CORE_VERSION=2.19.14
+# The selftest checks that need real hardware are switched off in the chroot.
+readonly SELFTEST_ARGS=${EXPRESSION_PORTRAIT_DEPLOY_TEST_SELFTEST_ARGS:---no-camera --no-display --no-buttons}
+readonly INSTALL_OPTIONS=(--no-pi-packages --no-start --selftest-args "$SELFTEST_ARGS")
+
+STARTED=$SECONDS
+CHECKS=0
+
+fail() {
+    echo "$PROGRAM: FAILED: $*" >&2
+    exit 1
+}
+
+check() {
+    local description=$1
+    shift
+    if "$@"; then
+        CHECKS=$((CHECKS + 1))
+        echo "ok - $description"
+    else
+        fail "$description"
+    fi
+}
+
+step() {
+    printf '\n### %s (%ds)\n' "$*" $((SECONDS - STARTED))
+}
+
+in_chroot() {
+    chroot "$CHROOT" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LANG=C.UTF-8 "$@"
+}
+
+mount_chroot() {
+    mount -t proc proc "$CHROOT/proc"
+    mount --rbind /dev "$CHROOT/dev"
+    mount --make-rslave "$CHROOT/dev"
+    cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
+}
+
+unmount_chroot() {
+    umount -R "$CHROOT/dev" 2>/dev/null || true
+    umount "$CHROOT/proc" 2>/dev/null || true
+}
+
+# Copy the repository's release files into the chroot at /root/$1, with $2 as version.
+stage_source() {
+    local name=$1 version=$2 target=$CHROOT/root/$1
+    rm -rf "$target"
+    mkdir -p "$target"
+    tar -C "$REPO" --exclude=__pycache__ --exclude='*.egg-info' --exclude=.build -cf - \
+        device models_tflite deploy setup.cfg pyproject.toml README.md |
+        tar -C "$target" -xf -
+    sed -i "s/^__version__ = .*/__version__ = \"$version\"/" "$target/device/expression_portrait/__init__.py"
+    echo "/root/$name"
+}
+
+# Run a command in the chroot, keep its output for output_has, and show it.
+installed() {
+    local status=0
+    in_chroot "$@" >"$WORK/last.log" 2>&1 || status=$?
+    cat "$WORK/last.log"
+    return $status
+}
+
+current_release() {
+    basename "$(readlink "$CHROOT/opt/expression-portrait/current")"
+}
+
+output_has() {
+    grep -qF -- "$1" "$WORK/last.log"
+}
+
+main() {
+    [[ $(id -u) -eq 0 ]] || fail "run as root (debootstrap and chroot need it)"
+    command -v debootstrap >/dev/null || fail "debootstrap is missing; run: apt-get install debootstrap"
+    [[ -f $REPO/deploy/config.toml ]] || fail "the sample config $REPO/deploy/config.toml is missing"
+    mkdir -p "$WORK"
+
+    step "Debian $SUITE base (cached in $BASE)"
+    if [[ ! -f $BASE/.complete ]]; then
+        rm -rf "$BASE"
+        debootstrap --variant=minbase --include=ca-certificates,systemd,python3,passwd \
+            "$SUITE" "$BASE" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
+            fail "debootstrap failed; see $WORK/debootstrap.log"
+        touch "$BASE/.complete"
+    fi
+    unmount_chroot
+    rm -rf "$CHROOT"
+    cp -a "$BASE" "$CHROOT"
+    trap unmount_chroot EXIT
+    mount_chroot
+    # A Raspberry Pi OS boot partition, for the console settings.
+    mkdir -p "$CHROOT/boot/firmware"
+    echo "console=serial0,115200 console=tty1 root=PARTUUID=0123abcd-02 rootfstype=ext4 fsck.repair=yes rootwait" \
+        >"$CHROOT/boot/firmware/cmdline.txt"
+
+    step "install 1.0.0"
+    local source
+    source=$(stage_source src-1.0.0 1.0.0)
+    installed "$source/deploy/install.sh" install "${INSTALL_OPTIONS[@]}" || fail "install 1.0.0 exited $?"
+    check "install reports installed" output_has "result: installed"
+    check "current is 1.0.0" test "$(current_release)" = 1.0.0
+    check "unit installed" cmp -s "$REPO/deploy/systemd/expression-portrait.service" \
+        "$CHROOT/etc/systemd/system/expression-portrait.service"
+    check "unit enabled" test -L "$CHROOT/etc/systemd/system/multi-user.target.wants/expression-portrait.service"
+    check "sample config installed" cmp -s "$REPO/deploy/config.toml" "$CHROOT/etc/expression-portrait/config.toml"
+    check "user in hardware groups" bash -c "in_groups=\$(chroot '$CHROOT' id -nG expression-portrait); for g in video render gpio input; do [[ \" \$in_groups \" == *\" \$g \"* ]] || exit 1; done"
+    check "consoleblank=0 on cmdline" grep -q " consoleblank=0" "$CHROOT/boot/firmware/cmdline.txt"
+    check "cmdline stays one line" test "$(wc -l <"$CHROOT/boot/firmware/cmdline.txt")" -eq 1
+    check "command on PATH" in_chroot expression-portrait --version
+    check "venv keeps Debian numpy 1.x" in_chroot /opt/expression-portrait/current/venv/bin/python -c \
+        'import numpy, sys; sys.exit(0 if numpy.__version__.startswith("1.") and numpy.__file__.startswith("/usr/lib/python3/") else 1)'
+    check "TFLite runtime loads as the service user" in_chroot runuser -u expression-portrait -- \
+        /opt/expression-portrait/current/venv/bin/python -c \
+        'from expression_portrait.runtime import find_runtime; print(find_runtime())'
+    check "systemd-analyze verify on the installed tree" systemd-analyze verify --root="$CHROOT" expression-portrait.service
+
+    step "reinstall the same tree"
+    installed "$source/deploy/install.sh" install "${INSTALL_OPTIONS[@]}" || fail "reinstall exited $?"
+    check "reinstall changes nothing" output_has "result: unchanged"
+    check "consoleblank=0 added once" test "$(grep -o consoleblank=0 "$CHROOT/boot/firmware/cmdline.txt" | wc -l)" -eq 1
+
+    step "an edited config survives an upgrade"
+    printf '\n# edited on site\n' >>"$CHROOT/etc/expression-portrait/config.toml"
+    cp "$CHROOT/etc/expression-portrait/config.toml" "$WORK/edited-config.toml"
+
+    step "upgrade to a broken 1.0.1 rolls back"
+    source=$(stage_source src-1.0.1 1.0.1)
+    # A model file that no longer matches its manifest checksum fails the selftest.
+    local model
+    model=$(find "$CHROOT$source/models_tflite" -name '*.tflite' | head -n 1)
+    [[ -n $model ]] || fail "no .tflite file under models_tflite to break"
+    printf 'corrupt' >>"$model"
+    local status=0
+    installed "$source/deploy/install.sh" upgrade "${INSTALL_OPTIONS[@]}" || status=$?
+    check "failed upgrade exits 3" test "$status" -eq 3
+    check "failed upgrade names the selftest" output_has "failed at: selftest"
+    check "current is back on 1.0.0" test "$(current_release)" = 1.0.0
+    check "edited config kept" cmp -s "$WORK/edited-config.toml" "$CHROOT/etc/expression-portrait/config.toml"
+
+    step "upgrade to a good 1.0.2"
+    source=$(stage_source src-1.0.2 1.0.2)
+    installed "$source/deploy/install.sh" upgrade "${INSTALL_OPTIONS[@]}" || fail "upgrade to 1.0.2 exited $?"
+    check "upgrade reports upgraded" output_has "result: upgraded"
+    check "current is 1.0.2" test "$(current_release)" = 1.0.2
+    check "previous is 1.0.0" test "$(basename "$(readlink "$CHROOT/opt/expression-portrait/previous")")" = 1.0.0
+    check "edited config kept" cmp -s "$WORK/edited-config.toml" "$CHROOT/etc/expression-portrait/config.toml"
+    check "new sample beside the config" test -f "$CHROOT/etc/expression-portrait/config.toml.sample"
+
+    step "rollback to 1.0.0"
+    installed /opt/expression-portrait/current/deploy/install.sh rollback "${INSTALL_OPTIONS[@]}" || fail "rollback exited $?"
+    check "current is 1.0.0 after rollback" test "$(current_release)" = 1.0.0
+    check "previous is 1.0.2 after rollback" test "$(basename "$(readlink "$CHROOT/opt/expression-portrait/previous")")" = 1.0.2
+
+    step "Ansible rollout of 1.0.3 with the local connection"
+    in_chroot python3 -m venv /opt/ansible-test >/dev/null
+    in_chroot /opt/ansible-test/bin/pip install --quiet --disable-pip-version-check \
+        "ansible-core==$ANSIBLE_CORE_VERSION" || fail "pip could not install ansible-core in the chroot"
+    source=$(stage_source src-1.0.3 1.0.3)
+    cat >"$CHROOT/root/inventory.yml" <<EOF
+kiosks:
+  hosts:
+    chroot-kiosk:
+      ansible_connection: local
+      ansible_python_interpreter: /usr/bin/python3
+EOF
+    installed env ANSIBLE_CONFIG="$source/deploy/ansible/ansible.cfg" \
+        /opt/ansible-test/bin/ansible-playbook -i /root/inventory.yml "$source/deploy/ansible/rollout.yml" \
+        -e expression_portrait_source="$source" \
+        -e expression_portrait_start=false \
+        -e "{\"expression_portrait_install_options\": [\"--no-pi-packages\", \"--no-start\", \"--selftest-args\", \"$SELFTEST_ARGS\"]}" ||
+        fail "ansible rollout of 1.0.3 failed"
+    check "ansible switched to 1.0.3" test "$(current_release)" = 1.0.3
+    check "ansible recap has no failures" output_has "failed=0"
+    installed env ANSIBLE_CONFIG="$source/deploy/ansible/ansible.cfg" \
+        /opt/ansible-test/bin/ansible-playbook -i /root/inventory.yml "$source/deploy/ansible/rollout.yml" \
+        -e expression_portrait_source="$source" -e expression_portrait_start=false \
+        -e "{\"expression_portrait_install_options\": [\"--no-pi-packages\", \"--no-start\", \"--selftest-args\", \"$SELFTEST_ARGS\"]}" ||
+        fail "second ansible rollout of 1.0.3 failed"
+    check "second rollout changes nothing" output_has "changed=0"
+    installed env ANSIBLE_CONFIG="$source/deploy/ansible/ansible.cfg" \
+        /opt/ansible-test/bin/ansible-playbook -i /root/inventory.yml "$source/deploy/ansible/rollback.yml" \
+        -e expression_portrait_start=false \
+        -e "{\"expression_portrait_install_options\": [\"--no-pi-packages\", \"--no-start\", \"--selftest-args\", \"$SELFTEST_ARGS\"]}" ||
+        fail "ansible rollback failed"
+    check "ansible rolled back to 1.0.0" test "$(current_release)" = 1.0.0
+
+    step "uninstall"
+    installed /opt/expression-portrait/current/deploy/install.sh uninstall --no-start || fail "uninstall exited $?"
+    check "release tree removed" test ! -e "$CHROOT/opt/expression-portrait"
+    check "unit removed" test ! -e "$CHROOT/etc/systemd/system/expression-portrait.service"
+    check "consoleblank=0 removed" bash -c "! grep -q consoleblank=0 '$CHROOT/boot/firmware/cmdline.txt'"
+    check "config kept without --purge" test -f "$CHROOT/etc/expression-portrait/config.toml"
+
+    printf '\n%d passed, 0 failed in %ds (%s chroot, %s)\n' "$CHECKS" $((SECONDS - STARTED)) "$SUITE" "$(date -u +%Y-%m-%dT%H:%MZ)"
+}
+
+main "$@"
