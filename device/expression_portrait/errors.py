@@ -47,3 +47,7 @@ class ContentError(ExpressionPortraitError, ValueError):
 
 class ControlError(ExpressionPortraitError):
     """The running kiosk cannot be reached over its control socket, or refused a request."""
+
+
+class PrivacyError(ExpressionPortraitError):
+    """A request would take a visitor's face out of memory without blurring it."""

@@ -1,0 +1,225 @@
+"""``expression-portrait demo``: the real kiosk on a recorded video, headless, saving every screen.
+
+The demo runs the same Kiosk as the appliance, with the real models, pipeline,
+session flow and renderer, on a packaged public test video instead of the
+camera. A script presses the buttons: it waits for the verdict, pages through
+every explanation page, switches language once and ends on the out-of-order
+screen. Each distinct screen is saved as a PNG, plus one contact sheet of them
+all, in the output folder (./demo-output by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from expression_portrait.errors import ConfigError, ExpressionPortraitError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VIDEO = "WolfgangLanger_Pexels.mp4"
+DEFAULT_OUTPUT = Path("demo-output")
+CONTACT_SHEET = "contact-sheet.png"
+DEMO_FPS = 15  # headless frames per second: leaves CPU time for the analysis thread
+
+
+class DemoError(ExpressionPortraitError):
+    """The demo did not reach the verdict in time."""
+
+    exit_code = 3
+
+
+@dataclass
+class DemoResult:
+    output_dir: Path
+    screens: list[Path]
+    contact_sheet: Path
+    verdict: Any
+    target: str
+    seconds: float
+
+
+@dataclass
+class DemoScript:
+    """Simulated button presses, driven by what is on the screen; used as ``Kiosk.run``'s until."""
+
+    timeout: float
+    verdict_hold: float = 2.0
+    page_hold: float = 1.0
+    started: float = field(default_factory=time.monotonic)
+    verdict: Any = None
+    target: str = ""
+    finished: bool = False
+    _step: str = "wait_verdict"
+    _since: float = 0.0
+    _pages_seen: int = 0
+
+    def __call__(self, kiosk: Any) -> bool:
+        from expression_portrait.ui.flow import Press, State
+
+        now = time.monotonic()
+        flow = kiosk.flow
+        if now - self.started > self.timeout:
+            return True
+        if self._step == "wait_verdict":
+            if flow.state == State.VERDICT:
+                self.verdict, self.target = flow.verdict, flow.target
+                self._next("read_verdict", now)
+        elif self._step == "read_verdict" and now - self._since >= self.verdict_hold:
+            kiosk.press(Press.NEXT)
+            self._next("pages", now)
+        elif self._step == "pages" and now - self._since >= self.page_hold:
+            kiosk.press(Press.NEXT)
+            self._pages_seen += 1
+            if self._pages_seen >= len(kiosk.pages):
+                self._next("other_language", now)
+            else:
+                self._since = now
+        elif self._step == "other_language" and now - self._since >= self.page_hold:
+            kiosk.press(Press.LANGUAGE)
+            self._next("other_language_page", now)
+        elif self._step == "other_language_page" and now - self._since >= self.page_hold:
+            kiosk.press(Press.NEXT)
+            self._next("out_of_order", now)
+        elif self._step == "out_of_order" and now - self._since >= self.page_hold:
+            kiosk.out_of_order("demo", "This screen appears when the camera or the models fail; "
+                                       "the reason and a hint for the technician go here.")
+            self._next("done", now)
+        elif self._step == "done" and now - self._since >= self.page_hold:
+            self.finished = True
+            return True
+        return False
+
+    def _next(self, step: str, now: float) -> None:
+        self._step = step
+        self._since = now
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError as exc:
+        raise ConfigError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 1920x1080") from exc
+    return width, height
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--video", default=DEFAULT_VIDEO,
+                        help=f"a packaged test video by name, or a video file (default {DEFAULT_VIDEO})")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
+                        help="folder for the screen PNGs and the contact sheet (default ./demo-output)")
+    parser.add_argument("--size", default="1920x1080", type=parse_size,
+                        help="screen size in pixels, WIDTHxHEIGHT (default 1920x1080)")
+    parser.add_argument("--seed", type=int, default=5, help="seed of the prompt draw (default 5)")
+    parser.add_argument("--timeout", type=float, default=100.0,
+                        help="give up after this many seconds (default 100)")
+    parser.add_argument("--models", type=Path, default=None,
+                        help="models folder (default: models_tflite beside the package)")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = run_demo(args.output, video=args.video, size=args.size, seed=args.seed,
+                      timeout=args.timeout, models_dir=args.models)
+    emotion = result.verdict.heads.get("emotion")
+    seen = f"{emotion.top[0]} ({emotion.top[1]:.0%})" if emotion is not None else "no emotion head"
+    print(f"asked for {result.target}; the machine saw {seen}; {len(result.screens)} screens "
+          f"in {result.seconds:.0f} s")
+    print(f"screens: {result.output_dir.resolve()}")
+    print(f"contact sheet: {result.contact_sheet.resolve()}")
+    return 0
+
+
+def _video_path(video: str) -> Path:
+    from expression_portrait import media
+
+    if video in media.FILES:
+        return Path(media.path(video))
+    path = Path(video)
+    if not path.is_file():
+        raise ConfigError(f"video {video!r} is neither a packaged test video "
+                          f"({', '.join(n for n, f in media.FILES.items() if f.kind == 'video')}) "
+                          "nor a file")
+    return path
+
+
+def _clear_old_screens(output: Path) -> None:
+    for old in output.glob("[0-9][0-9]-*.png"):
+        old.unlink()
+    (output / CONTACT_SHEET).unlink(missing_ok=True)
+
+
+def run_demo(output: Path, *, video: str = DEFAULT_VIDEO, size: tuple[int, int] = (1920, 1080),
+             seed: int = 5, timeout: float = 100.0, models_dir: Path | None = None,
+             contact_sheet: bool = True) -> DemoResult:
+    """Run the kiosk headless on ``video`` with scripted presses; return what it showed."""
+    from expression_portrait.kiosk import Kiosk
+    from expression_portrait.sources import ReplaySource
+    from expression_portrait.ui.content import load_languages
+    from expression_portrait.ui.display import HeadlessSink
+    from expression_portrait.ui.screens import extra_heads_from_manifest
+    from expression_portrait.ui.settings import DisplaySettings, FlowSettings
+    from expression_portrait.vision.pipeline import Pipeline
+
+    started = time.monotonic()
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    _clear_old_screens(output)
+
+    pipeline = Pipeline.from_manifest(models_dir)
+    flow_settings = FlowSettings(verdict_seconds=60, page_seconds=60)
+    display_settings = DisplaySettings(sink="headless", output_dir=output, width=size[0],
+                                       height=size[1], fps=DEMO_FPS)
+    content = load_languages(flow_settings.languages)
+    sink = HeadlessSink(output, size)
+    script = DemoScript(timeout=timeout)
+    kiosk = Kiosk(ReplaySource(_video_path(video), realtime=True, loop=True), pipeline,
+                  content=content, flow_settings=flow_settings, display_settings=display_settings,
+                  sink=sink, extra_heads=extra_heads_from_manifest(pipeline.manifest),
+                  rng=random.Random(seed))
+    kiosk.source.start()
+    try:
+        kiosk.run(until=script)
+    finally:
+        kiosk.source.stop()
+
+    if script.verdict is None:
+        raise DemoError(
+            f"no verdict within {timeout:g} s (last screen: {kiosk.screen_name()}); the video may "
+            "show no steady, centred face, or the analysis is too slow on this machine"
+        )
+    sheet = output / CONTACT_SHEET
+    if contact_sheet:
+        make_contact_sheet(sink.written, sheet)
+    return DemoResult(output, list(sink.written), sheet, script.verdict, script.target,
+                      time.monotonic() - started)
+
+
+def make_contact_sheet(paths: list[Path], destination: Path, columns: int = 4,
+                       thumb_width: int = 480) -> Path:
+    """Save every screen as a captioned thumbnail on one image."""
+    from PIL import Image, ImageDraw
+
+    if not paths:
+        raise DemoError("no screens were saved, so there is nothing for the contact sheet")
+    thumbs = []
+    for path in paths:
+        with Image.open(path) as image:
+            scale = thumb_width / image.width
+            thumbs.append((path.stem, image.convert("RGB").resize(
+                (thumb_width, round(image.height * scale)), Image.Resampling.LANCZOS)))
+    cell_h = max(t.height for _, t in thumbs) + 28
+    rows = (len(thumbs) + columns - 1) // columns
+    sheet = Image.new("RGB", (columns * (thumb_width + 12) + 12, rows * (cell_h + 12) + 12), (30, 30, 30))
+    draw = ImageDraw.Draw(sheet)
+    for index, (name, thumb) in enumerate(thumbs):
+        row, col = divmod(index, columns)
+        x, y = 12 + col * (thumb_width + 12), 12 + row * (cell_h + 12)
+        sheet.paste(thumb, (x, y))
+        draw.text((x, y + thumb.height + 6), name, fill=(220, 220, 220))
+    sheet.save(destination)
+    return destination
