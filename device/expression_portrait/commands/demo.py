@@ -166,6 +166,7 @@ def run_demo(output: Path, *, video: str = DEFAULT_VIDEO, size: tuple[int, int] 
     from expression_portrait.vision.pipeline import Pipeline
 
     started = time.monotonic()
+    video_path = _video_path(video)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     _clear_old_screens(output)
@@ -177,7 +178,7 @@ def run_demo(output: Path, *, video: str = DEFAULT_VIDEO, size: tuple[int, int] 
     content = load_languages(flow_settings.languages)
     sink = HeadlessSink(output, size)
     script = DemoScript(timeout=timeout)
-    kiosk = Kiosk(ReplaySource(_video_path(video), realtime=True, loop=True), pipeline,
+    kiosk = Kiosk(ReplaySource(video_path, realtime=True, loop=True), pipeline,
                   content=content, flow_settings=flow_settings, display_settings=display_settings,
                   sink=sink, extra_heads=extra_heads_from_manifest(pipeline.manifest),
                   rng=random.Random(seed))

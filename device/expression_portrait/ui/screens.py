@@ -178,12 +178,12 @@ def _guide(canvas: Canvas, view: View) -> None:
     canvas.ellipse(rect, color, max(2, canvas.px(5)), "face guide")
 
 
-def _notice(canvas: Canvas, view: View) -> None:
+def _notice(canvas: Canvas, view: View, top: int = 0) -> None:
     if view.notice is None:
         return
     text = view.content.text(f"notice_{view.notice.value}")
     width, _ = canvas.size
-    band = pygame.Rect(0, 0, width, canvas.px(96))
+    band = pygame.Rect(0, top, width, canvas.px(96))
     canvas.shade(band, 190, "notice band")
     column = Column(canvas, band.inflate(-canvas.px(80), -canvas.px(20)))
     column.text(text, 36, ACCENT, key=f"strings.notice_{view.notice.value}", bold=True, center=True)
@@ -192,7 +192,7 @@ def _notice(canvas: Canvas, view: View) -> None:
 def _footer(canvas: Canvas, view: View, key: str, counter: str = "") -> int:
     """Draw the button hint along the bottom; return the y where it starts."""
     width, height = canvas.size
-    margin = canvas.px(56)
+    margin = canvas.px(64)
     text = view.content.text(key, language=view.next_language)
     if counter:
         text = f"{counter}  ·  {text}"
@@ -266,12 +266,14 @@ def draw_countdown(renderer: Renderer, canvas: Canvas, view: View) -> None:
                  bold=True, key="countdown", outline=True)
     area = _margins(canvas)
     target = content.emotion(view.target or "neutral").upper()
-    top = Column(canvas, pygame.Rect(area.left, area.top + canvas.px(70), area.width, canvas.px(140)))
+    band = pygame.Rect(0, 0, width, canvas.px(150))
+    canvas.shade(band, 170, "target band")
+    top = Column(canvas, band.inflate(-2 * area.left, -canvas.px(40)))
     top.text(target, 64, ACCENT, key=f"emotions.{view.target}", bold=True, center=True)
     bottom = Column(canvas, pygame.Rect(area.left, area.bottom - canvas.px(60), area.width, canvas.px(60)))
     canvas.shade(pygame.Rect(0, bottom.rect.top - canvas.px(14), width, canvas.px(88)), 150)
     bottom.text(content.text("countdown_hint"), 36, WHITE, key="strings.countdown_hint", center=True)
-    _notice(canvas, view)
+    _notice(canvas, view, top=band.bottom)
 
 
 def draw_capture(renderer: Renderer, canvas: Canvas, view: View) -> None:
@@ -427,7 +429,7 @@ def _text_page(canvas: Canvas, view: View, title: tuple[str, str], body: Iterabl
                                         sources_top - canvas.px(30) - area.top))
     column.text(title[1], 58, ACCENT, key=title[0], bold=True)
     column.space(24)
-    column.texts(body, 31, WHITE, gap=16)
+    column.texts(body, 33, WHITE, gap=18)
 
 
 def _draw_extra(canvas: Canvas, view: View, head: ExtraHead, footer_top: int) -> None:

@@ -1,0 +1,103 @@
+"""The demo end to end: the real kiosk on a real video reaches a real verdict."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from expression_portrait import cli  # noqa: E402
+from expression_portrait.commands.demo import make_contact_sheet, parse_size  # noqa: E402
+from expression_portrait.errors import ConfigError  # noqa: E402
+from expression_portrait.ui.content import load_languages  # noqa: E402
+from expression_portrait.ui.settings import EMOTION_LABELS  # noqa: E402
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_demo_reaches_real_verdict(tmp_path, capsys, monkeypatch):
+    import expression_portrait.commands.demo as demo
+
+    results = []
+    original = demo.run_demo
+    monkeypatch.setattr(demo, "run_demo", lambda *a, **k: results.append(original(*a, **k)) or results[-1])
+    output = tmp_path / "out"
+
+    code = cli.main(["demo", "--output", str(output), "--size", "1280x720"])
+
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert str(output.resolve()) in printed
+    result = results[0]
+    verdict = result.verdict
+    names = [p.name for p in result.screens]
+
+    # The verdict is a real judgment of the video's face.
+    emotion = verdict.heads["emotion"]
+    assert emotion.labels == EMOTION_LABELS
+    assert emotion.probabilities.sum() == pytest.approx(1, abs=1e-3)
+    assert emotion.top[1] > 1 / 7
+    age = verdict.heads["age"]
+    assert 0 <= age.expected <= 80
+    assert age.interval[0] <= age.expected <= age.interval[1]
+    assert verdict.heads["gender"].labels == ("female", "male")
+    assert verdict.frames_used >= 1
+    height, width = verdict.frame.shape[:2]
+    x0, y0, x1, y1 = verdict.face.detection.box
+    assert 0 <= x0 < x1 <= width + 1 and 0 <= y0 < y1 <= height + 1
+    assert verdict.face.chips["emotion"].shape == (64, 64)
+    assert verdict.face.chips["gender"].shape == (32, 32, 3)
+    assert result.target in EMOTION_LABELS
+
+    # Every screen was reached and saved.
+    for prefix in ("attract-en", "prompt-en", "countdown-3-en", "countdown-1-en", "capture-en",
+                   "verdict-en", "verdict-fr", "out_of_order"):
+        assert any(prefix in name for name in names), prefix
+    pages = load_languages(["en"])["en"].order
+    for page_id in pages:
+        if page_id != "extra_heads":
+            assert any(f"-{page_id}-en" in name for name in names), page_id
+    assert all(Image.open(p).size == (1280, 720) for p in result.screens)
+    assert result.contact_sheet.is_file()
+    assert result.seconds < 120
+
+
+def test_contact_sheet_holds_every_screen(tmp_path):
+    paths = []
+    for index, shade in enumerate((0, 120, 240)):
+        path = tmp_path / f"0{index}-screen.png"
+        Image.fromarray(np.full((90, 160, 3), shade, np.uint8)).save(path)
+        paths.append(path)
+
+    sheet = make_contact_sheet(paths, tmp_path / "sheet.png", columns=2, thumb_width=160)
+
+    with Image.open(sheet) as image:
+        assert image.width == 2 * (160 + 12) + 12
+        pixels = np.asarray(image)
+    assert (pixels[12 + 45, 12 + 80 + 172] == 120).all()
+
+
+def test_size_must_be_width_by_height():
+    assert parse_size("1080x1920") == (1080, 1920)
+    with pytest.raises(ConfigError, match="WIDTHxHEIGHT"):
+        parse_size("big")
+
+
+def test_unknown_video_is_named(tmp_path, capsys):
+    code = cli.main(["demo", "--video", str(tmp_path / "missing.mp4"), "--output", str(tmp_path)])
+
+    assert code != 0
+    assert "missing.mp4" in capsys.readouterr().err
+
+
+def test_demo_output_is_gitignored():
+    ignore = (Path(__file__).resolve().parents[1] / ".gitignore").read_text()
+
+    assert "/demo-output/" in ignore.splitlines()

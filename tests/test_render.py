@@ -1,0 +1,170 @@
+"""Every screen in every language at 1920x1080, 1280x720 and portrait 1080x1920."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+import numpy as np  # noqa: E402
+import pygame  # noqa: E402
+import pytest  # noqa: E402
+
+from expression_portrait import media  # noqa: E402
+from expression_portrait.decode import load_image  # noqa: E402
+from expression_portrait.ui import images  # noqa: E402
+from expression_portrait.ui.content import load_languages  # noqa: E402
+from expression_portrait.ui.display import HeadlessSink  # noqa: E402
+from expression_portrait.ui.flow import State  # noqa: E402
+from expression_portrait.ui.layout import Fonts  # noqa: E402
+from expression_portrait.ui.screens import (  # noqa: E402
+    ExtraHead,
+    Renderer,
+    View,
+    check_fits,
+    sample_verdict,
+    sample_views,
+    session_pages,
+)
+from expression_portrait.ui.settings import SUPPORTED_RESOLUTIONS, FlowSettings  # noqa: E402
+
+LANGUAGES = FlowSettings().languages
+BUNDLE = load_languages(LANGUAGES)
+RACE_HEAD = ExtraHead("race", "Race", "an operator's dataset", "Trained on a dataset the operator "
+                      "describes here, with its sources.", "operator", ("white", "black", "latinx", "asian"))
+STYLE_HEAD = ExtraHead("hair", "Hair length", "an operator's dataset", "Another operator model.",
+                       "", ("short", "long"))
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    return Renderer(Fonts())
+
+
+@pytest.fixture(scope="module")
+def face_photo():
+    return load_image(media.path("single_face.jpg"))
+
+
+def screen_id(view: View) -> str:
+    return f"{view.state.value}-{view.page}" if view.state == State.EXPLANATIONS else view.state.value
+
+
+@pytest.mark.parametrize("size", SUPPORTED_RESOLUTIONS, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_screen_fits(renderer, language, size, face_photo):
+    content = BUNDLE[language]
+    surface = pygame.Surface(size)
+    views = sample_views(content, next_language="Français")
+    assert {v.state for v in views} == set(State)
+
+    for view in views:
+        view.frame = face_photo
+        canvas = renderer.draw(view, surface, strict=True)
+
+        assert canvas.overflows == [], screen_id(view)
+        assert canvas.outside() == [], screen_id(view)
+        assert canvas.drawn, screen_id(view)
+
+
+@pytest.mark.parametrize("size", SUPPORTED_RESOLUTIONS, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_extra_heads_fit_and_replace_race_line(renderer, language, size):
+    content = BUNDLE[language]
+    check_fits(content, [RACE_HEAD, STYLE_HEAD], sizes=[size])
+    verdict = sample_verdict([RACE_HEAD, STYLE_HEAD])
+    pages = session_pages(content, [RACE_HEAD, STYLE_HEAD])
+
+    canvas = renderer.draw(View(State.VERDICT, content, verdict=verdict, pages=pages, target="sad"),
+                           pygame.Surface(size), strict=True)
+    keys = {what for _, what in canvas.drawn}
+
+    assert "strings.race_line" not in keys
+    assert "strings.extra_line" in keys
+    assert [p.id for p in pages].count("extra:race") == 1
+    assert [p.id for p in pages].count("extra:hair") == 1
+
+
+def test_race_line_points_to_race_page(renderer):
+    content = BUNDLE["en"]
+    pages = session_pages(content, [])
+    race_number = [p.id for p in pages].index("race") + 1
+
+    text = content.text("race_line", page=race_number, title=content.pages["race"].title)
+    canvas = renderer.draw(View(State.VERDICT, content, verdict=sample_verdict(), pages=pages,
+                                target="sad"), pygame.Surface((1920, 1080)), strict=True)
+
+    assert f"page {race_number}" in text
+    assert any(what == "strings.race_line" for _, what in canvas.drawn)
+
+
+def test_attract_shows_the_mirror(renderer, face_photo):
+    content = BUNDLE["en"]
+    surface = pygame.Surface((1280, 720))
+
+    renderer.draw(View(State.ATTRACT, content, frame=face_photo, mirror=True), surface)
+    mirrored = pygame.surfarray.array3d(surface).copy()
+    renderer.draw(View(State.ATTRACT, content, frame=face_photo, mirror=False), surface)
+    plain = pygame.surfarray.array3d(surface)
+
+    top = slice(0, 300)  # above the title band
+    assert mirrored[:, top].std() > 20
+    assert np.abs(mirrored[::-1, top].astype(int) - plain[:, top].astype(int)).mean() < 3
+
+
+def test_chips_keep_visible_pixels():
+    chip = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+
+    big = pygame.surfarray.array3d(images.pixelated(images.to_surface(chip), (256, 256)))
+
+    blocks = big.reshape(32, 8, 32, 8, 3)
+    assert (blocks == blocks[:, :1, :, :1]).all()
+    assert (big[::8, ::8].transpose(1, 0, 2) == chip).all()
+
+
+def test_stylised_portrait_is_high_contrast_gray(face_photo):
+    portrait = images.stylise(face_photo)
+
+    assert portrait.ndim == 2
+    assert len(np.unique(portrait)) <= 8
+    assert portrait.min() == 0
+    assert portrait.max() == 255
+
+
+def test_blur_removes_detail(face_photo):
+    sharp = images.to_surface(face_photo)
+
+    soft = pygame.surfarray.array3d(images.blurred(sharp)).astype(float)
+    original = pygame.surfarray.array3d(sharp).astype(float)
+
+    def detail(a):
+        return np.abs(np.diff(a, axis=0)).mean()
+
+    assert detail(soft) < detail(original) / 3
+
+
+def test_square_crop_stays_inside_frame(face_photo):
+    height, width = face_photo.shape[:2]
+    corner = np.array([0, 0, width * 0.4, height * 0.4], np.float32)
+
+    crop = images.square_crop(face_photo, corner)
+
+    assert crop.shape[0] == crop.shape[1] > 0
+
+
+def test_headless_sink_saves_one_png_per_screen(tmp_path):
+    sink = HeadlessSink(tmp_path, (320, 180), settle_frames=3)
+    surface = sink.open()
+
+    for screen, frames in (("attract-en", 10), ("prompt-en", 1), ("countdown-3-en", 4)):
+        for value in range(frames):
+            surface.fill((value * 20, 0, 0))
+            sink.present(screen)
+    sink.close()
+
+    assert [p.name for p in sink.written] == ["01-attract-en.png", "02-prompt-en.png",
+                                              "03-countdown-3-en.png"]
+    assert all(p.stat().st_size > 0 for p in sink.written)
+    saved = pygame.image.load(str(sink.written[0]))
+    assert saved.get_at((0, 0))[0] == 40  # the third frame, once the screen settled
