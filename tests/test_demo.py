@@ -51,7 +51,8 @@ def test_demo_reaches_real_verdict(tmp_path, capsys, monkeypatch):
     assert verdict.frames_used >= 1
     height, width = verdict.frame.shape[:2]
     x0, y0, x1, y1 = verdict.face.detection.box
-    assert 0 <= x0 < x1 <= width + 1 and 0 <= y0 < y1 <= height + 1
+    assert 0 <= x0 < x1 <= width + 1
+    assert 0 <= y0 < y1 <= height + 1
     assert verdict.face.chips["emotion"].shape == (64, 64)
     assert verdict.face.chips["gender"].shape == (32, 32, 3)
     assert result.target in EMOTION_LABELS

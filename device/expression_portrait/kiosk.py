@@ -62,7 +62,7 @@ from expression_portrait.ui.content import Content
 from expression_portrait.ui.flow import SESSION_STATES, Flow, Press, State, observe
 from expression_portrait.ui.layout import Fonts
 from expression_portrait.ui.screens import ExtraHead, Renderer, View, check_fits, session_pages
-from expression_portrait.ui.settings import DisplaySettings, FlowSettings
+from expression_portrait.ui.settings import SUPPORTED_RESOLUTIONS, DisplaySettings, FlowSettings
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,7 @@ class Kiosk:
         self._camera_frames = 0
         self._seen_sequence = 0
         self._display_fps = 0.0
+        self._last_step: float | None = None
         self._auto_reason = ""
         self._manual_reason = ""
         self._previous_state = self.flow.state
@@ -236,15 +237,16 @@ class Kiosk:
     def step(self) -> None:
         """Draw one frame: take the newest camera frame and result, advance the flow, render."""
         started = time.monotonic()
+        if self._last_step is not None:
+            rate = 1.0 / max(started - self._last_step, 1e-6)
+            self._display_fps = rate if self._display_fps == 0 else 0.9 * self._display_fps + 0.1 * rate
+        self._last_step = started
         self._run_calls()
         arrived = self._take_camera_frame()
         self._feed_flow()
         self._render()
         if self.on_frame is not None:
             self.on_frame(arrived)
-        elapsed = max(time.monotonic() - started, 1e-6)
-        rate = min(1.0 / elapsed, float(self.display_settings.fps))
-        self._display_fps = rate if self._display_fps == 0 else 0.9 * self._display_fps + 0.1 * rate
 
     def _open(self) -> None:
         if self.surface is None:
@@ -499,13 +501,18 @@ class Kiosk:
         log.info("content and settings reloaded: languages %s", ", ".join(self.content))
 
     def _check_fit(self, content: dict[str, Content]) -> None:
-        size = self.surface.get_size() if self.surface is not None else None
-        if size is None:
-            return
+        """Raise ContentError unless every screen fits this kiosk's screen in every language."""
+        settings = self.display_settings
+        if self.surface is not None:
+            sizes = [self.surface.get_size()]
+        elif settings.width is not None and settings.height is not None:
+            sizes = [(settings.width, settings.height)]
+        else:
+            sizes = list(SUPPORTED_RESOLUTIONS)
         codes = list(content)
         for index, code in enumerate(codes):
             next_name = content[codes[(index + 1) % len(codes)]].name
-            check_fits(content[code], self.extra_heads, sizes=[size], fonts=self.renderer.fonts,
+            check_fits(content[code], self.extra_heads, sizes=sizes, fonts=self.renderer.fonts,
                        next_language=next_name)
 
     @staticmethod

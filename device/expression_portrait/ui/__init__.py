@@ -2,5 +2,5 @@
 
 import os
 
-# pygame prints a banner on import unless told not to; the kiosk's output is its log.
+# pygame prints a banner on import unless this variable is set; the kiosk reports through its log.
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")

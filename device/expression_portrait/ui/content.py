@@ -13,9 +13,9 @@ A language file has four tables:
 Two page ids in ``order`` are built by the kiosk rather than written out:
 ``saw`` (the chips each model received, with captions from ``[strings]``) and
 ``extra_heads`` (one page per extra model in the manifest, from its
-``training_data`` text). Loading rejects a missing or unknown key, an unknown
-placeholder and a page without sources with a ContentError naming the file and
-the key; whether every page fits the screen is checked by ``render.check_fits``.
+``training_data`` text). Loading raises a ContentError naming the file and the
+key for a missing or unknown key, an unknown placeholder or a page without
+sources. Whether every page fits the screen is checked by ``screens.check_fits``.
 """
 
 from __future__ import annotations

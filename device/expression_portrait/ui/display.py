@@ -1,4 +1,4 @@
-"""Where the drawn screens go: full screen on KMS/DRM, a desktop window, or PNG files.
+"""Display sinks for the drawn screens: full screen on KMS/DRM, a desktop window, or PNG files.
 
 Each sink owns one screen-sized surface that the renderer draws on, and
 ``present(screen)`` shows it. ``screen`` names what is on the surface (state,
@@ -125,7 +125,7 @@ class WindowSink:
 
 
 def open_sink(settings: DisplaySettings):
-    """Create the sink ``settings`` asks for; ``auto`` picks a window under a desktop, else kmsdrm."""
+    """Create the sink named in ``settings``; ``auto`` picks a window under a desktop, else kmsdrm."""
     sink = settings.sink
     if sink == "headless":
         size = (settings.width or DEFAULT_SIZE[0], settings.height or DEFAULT_SIZE[1])

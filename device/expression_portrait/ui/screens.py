@@ -321,7 +321,12 @@ def _emotion_bars(canvas: Canvas, column: Column, view: View, head: Any) -> None
     font = canvas.font(27)
     for index, (label, probability) in enumerate(rows):
         y = rect.top + index * row_h
-        color = ACCENT if label == seen else (WHITE if label == view.target else GREY)
+        if label == seen:
+            color = ACCENT
+        elif label == view.target:
+            color = WHITE
+        else:
+            color = GREY
         name = content.emotion(label)
         if font.size(name)[0] > label_w - canvas.px(8):
             canvas.overflow(f"emotions.{label}", font.size(name)[0], label_w)
