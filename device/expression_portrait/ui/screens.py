@@ -502,7 +502,9 @@ def _draw_detection(canvas: Canvas, view: View, seen: pygame.Surface, rect: pyga
 
 
 def _chip_title(view: View, name: str) -> str:
-    head = view.verdict.heads.get(name.split(":")[0])
+    if name in CORE_HEADS:
+        return view.content.text(f"head_{name}")
+    head = view.verdict.heads.get(name)
     return head.title if head is not None else name
 
 
@@ -536,8 +538,8 @@ def draw_out_of_order(renderer: Renderer, canvas: Canvas, view: View) -> None:
     canvas.fill(BLACK)
     area = _margins(canvas)
     width, height = canvas.size
-    hint_text = " ".join(part for part in (view.reason, view.technician_hint) if part)
-    technician = f"{content.text('technician_label')}: {hint_text}" if hint_text else ""
+    parts = [part for part in (view.reason, view.technician_hint) if part]
+    technician = " · ".join([content.text("technician_label"), *parts]) if parts else ""
     probe = Column(canvas, area)
     hint_h = probe.measure(technician, 20) if technician else 0
     column = Column(canvas, pygame.Rect(area.left, int(height * 0.3), area.width,
