@@ -46,7 +46,7 @@ FER_CROP_ORIGIN = np.array([0.5, 0.3399]) - FER_CROP_SIDE / 2
 # supersampled (k x k bilinear samples averaged per chip pixel) against aliasing,
 # as dlib's extract_image_chip low-pass filters through an image pyramid.
 SUPERSAMPLE_FROM = 2.0
-MAX_SUPERSAMPLE = 3
+MAX_SUPERSAMPLE = 2
 
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as OpenCV and Pillow
 
@@ -102,7 +102,8 @@ class FaceAligner:
     """
 
     def __init__(self, keys: list[tuple[ChipSpec, str]]):
-        self.keys = list(dict.fromkeys(keys))
+        # Largest first, so a smaller chip of the same region can be averaged down from it.
+        self.keys = sorted(dict.fromkeys(keys), key=lambda key: -key[0].size)
         self._chip_maps = {spec: chip_from_face(spec) for spec, _ in self.keys}
 
     @staticmethod
@@ -115,10 +116,19 @@ class FaceAligner:
         """Cut every chip for one face from a C-contiguous RGB uint8 frame."""
         face = self.face_transform(detection)
         chips = {}
+        sampled: dict[tuple[str, float], np.ndarray] = {}  # (style, padding) -> float RGB pixels
         for spec, color in self.keys:
-            # Compose frame -> face -> chip, then invert to sample each chip pixel's frame point.
-            frame_to_chip = self._chip_maps[spec] @ np.vstack([face, [0, 0, 1]])
-            pixels = sample_chip(rgb, invert_affine(frame_to_chip), spec.size)
+            region = (spec.style, spec.padding)
+            larger = sampled.get(region)
+            if larger is not None and larger.shape[0] % spec.size == 0:
+                # The same region at a multiple of this size: average blocks instead of sampling.
+                factor = larger.shape[0] // spec.size
+                pixels = larger.reshape(spec.size, factor, spec.size, factor, 3).mean(axis=(1, 3))
+            else:
+                # Compose frame -> face -> chip, then invert to sample each chip pixel's frame point.
+                frame_to_chip = self._chip_maps[spec] @ np.vstack([face, [0, 0, 1]])
+                pixels = sample_chip(rgb, invert_affine(frame_to_chip), spec.size)
+                sampled[region] = pixels
             if color == "gray":
                 pixels = pixels @ GRAY_WEIGHTS
             chips[(spec, color)] = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)

@@ -17,7 +17,7 @@ class SamplingPlan:
     """Precomputed corner indices and weights for sampling one source shape at fixed points."""
 
     indices: np.ndarray  # (4, N * channels) int32 flat element indices of the four corners
-    weights: np.ndarray  # (4, N * channels) float32 bilinear weights, 0 for corners outside
+    weights: np.ndarray  # (4, N, 1) float32 bilinear weights, 0 for corners outside the source
     out_shape: tuple[int, int, int]  # (rows, cols, channels) of the sampled grid
 
 
@@ -32,35 +32,40 @@ def plan_sampling(source_shape: tuple[int, int, int], xs: np.ndarray, ys: np.nda
     # Continuous coordinates to pixel-index coordinates of the sample's top-left corner.
     px = xs.reshape(-1).astype(np.float32) - np.float32(0.5)
     py = ys.reshape(-1).astype(np.float32) - np.float32(0.5)
-    x0 = np.floor(px)
-    y0 = np.floor(py)
-    fx = px - x0
-    fy = py - y0
-    x0 = x0.astype(np.int64)
-    y0 = y0.astype(np.int64)
+    x0f = np.floor(px)
+    y0f = np.floor(py)
+    fx = (px - x0f)[:, None]
+    fy = (py - y0f)[:, None]
+    x0 = x0f.astype(np.int32)
+    y0 = y0f.astype(np.int32)
+    weights = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
+
+    if x0.min() < 0 or y0.min() < 0 or x0.max() >= width - 1 or y0.max() >= height - 1:
+        # Some corners fall outside: clamp their index and give them no weight.
+        for k, (dx, dy) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
+            inside = (x0 + dx >= 0) & (x0 + dx < width) & (y0 + dy >= 0) & (y0 + dy < height)
+            weights[k, ~inside] = 0.0
+        x0 = np.clip(x0, -1, width - 1)
+        y0 = np.clip(y0, -1, height - 1)
 
     # Gathering single elements from the flat buffer is several times faster in numpy
     # than gathering pixel rows, so every channel gets its own index.
-    channel = np.arange(channels, dtype=np.int64)
+    channel = np.arange(channels, dtype=np.int32)
     indices = np.empty((4, px.size * channels), dtype=np.int32)
-    weights = np.empty((4, px.size * channels), dtype=np.float32)
-    corners = ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy))
-    for k, (dx, dy, weight) in enumerate(corners):
-        cx = x0 + dx
-        cy = y0 + dy
-        inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
-        pixel = np.clip(cy, 0, height - 1) * width + np.clip(cx, 0, width - 1)
-        indices[k] = (pixel[:, None] * channels + channel).reshape(-1)
-        weights[k] = np.repeat(np.where(inside, weight, 0.0), channels)
-    return SamplingPlan(indices, weights, (*out_shape, channels))
+    for k, (dx, dy) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
+        cx = np.clip(x0 + dx, 0, width - 1)
+        cy = np.clip(y0 + dy, 0, height - 1)
+        indices[k] = (((cy * width + cx) * channels)[:, None] + channel).reshape(-1)
+    return SamplingPlan(indices, weights.astype(np.float32), (*out_shape, channels))
 
 
 def apply_sampling(image: np.ndarray, plan: SamplingPlan) -> np.ndarray:
     """Sample a C-contiguous (rows, cols, channels) uint8 image; return float32 (r, c, channels)."""
     flat = image.reshape(-1)
-    result = np.take(flat, plan.indices[0]) * plan.weights[0]
+    channels = plan.out_shape[2]
+    result = np.take(flat, plan.indices[0]).reshape(-1, channels) * plan.weights[0]
     for k in range(1, 4):
-        result += np.take(flat, plan.indices[k]) * plan.weights[k]
+        result += np.take(flat, plan.indices[k]).reshape(-1, channels) * plan.weights[k]
     return result.reshape(plan.out_shape)
 
 
