@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from vision_helpers import detector, image
 
 from expression_portrait.models import ChipSpec
 from expression_portrait.vision.align import (
@@ -16,6 +15,7 @@ from expression_portrait.vision.align import (
     fit_similarity,
     laplacian_variance,
 )
+from vision_helpers import detector, image
 
 DLIB_64 = ChipSpec("dlib", 64, 0.2)
 DLIB_32 = ChipSpec("dlib", 32, 0.2)

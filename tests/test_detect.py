@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vision_helpers import detector, image, manifest, video_frames
 
 from expression_portrait.vision.detect import _letterbox, generate_anchors, weighted_nms
 from expression_portrait.vision.settings import VisionSettings
 from expression_portrait.vision.types import LEFT_EYE, MOUTH, NOSE_TIP, RIGHT_EYE
+from vision_helpers import detector, image, manifest, video_frames
 
 # Eye regions of single_face.jpg (572x562), measured by hand on the photo: x0, y0, x1, y1.
 SINGLE_FACE_LEFT_EYE = (205, 230, 255, 265)

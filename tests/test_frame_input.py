@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vision_helpers import image, pipeline
 
 from expression_portrait.errors import FrameError
 from expression_portrait.vision.frames import to_rgb
+from vision_helpers import image, pipeline
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ import shutil
 
 import numpy as np
 import pytest
-from vision_helpers import image, manifest, pipeline
 
 from expression_portrait.errors import ModelError
 from expression_portrait.models import load_manifest, sha256_of
 from expression_portrait.vision.heads import Head, age_summary, as_distribution
 from expression_portrait.vision.pipeline import Pipeline
 from expression_portrait.vision.settings import VisionSettings
+from vision_helpers import image, manifest, pipeline
 
 
 @pytest.fixture(scope="module")

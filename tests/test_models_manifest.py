@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from vision_helpers import ATTRIBUTE_MODELS, DETECTORS
 
 from expression_portrait.errors import ModelError
 from expression_portrait.models import (
@@ -16,6 +15,7 @@ from expression_portrait.models import (
     load_manifest,
     sha256_of,
 )
+from vision_helpers import ATTRIBUTE_MODELS, DETECTORS
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vision_helpers import image, pipeline, video_frames
 
 from expression_portrait.errors import ModelError
 from expression_portrait.vision.aggregate import CaptureAggregator
 from expression_portrait.vision.pipeline import Pipeline
 from expression_portrait.vision.settings import VisionSettings
 from expression_portrait.vision.types import FrameResult
+from vision_helpers import image, pipeline, video_frames
 
 
 @pytest.fixture(scope="module")

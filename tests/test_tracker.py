@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vision_helpers import pipeline, video_frames
 
 from expression_portrait.vision.settings import VisionSettings
 from expression_portrait.vision.tracker import SitterTracker, box_iou
 from expression_portrait.vision.types import Detection
+from vision_helpers import pipeline, video_frames
 
 
 @pytest.fixture(scope="module")
