@@ -175,13 +175,21 @@ def setup_logging(settings: LoggingSettings | None = None, *, verbose: int = 0,
         level = min(level, logging.INFO if verbose == 1 else logging.DEBUG)
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        # Replace our own handler from a previous call and the CLI's basicConfig one; keep any
+        # other (a test's capture handler, for instance).
+        if getattr(old, "expression_portrait", False) or _is_stderr_handler(old):
+            root.removeHandler(old)
+    handler.expression_portrait = True
     root.addHandler(handler)
     root.setLevel(level)
     # Third-party chatter that would drown the kiosk's own lines at INFO.
     for noisy in ("PIL", "picamera2", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     return handler
+
+
+def _is_stderr_handler(handler: logging.Handler) -> bool:
+    return type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.__stderr__)
 
 
 def _read_first_line(path: str) -> str:
