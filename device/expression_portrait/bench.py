@@ -22,6 +22,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +40,18 @@ TARGET_GLUE = 0.30
 
 def bench_frames(size: tuple[int, int], limit: int | None = None) -> list[np.ndarray]:
     """Decode the benchmark videos and bring every frame to ``size`` (width, height)."""
+    return list(iter_bench_frames(size, limit))
+
+
+def iter_bench_frames(size: tuple[int, int], limit: int | None = None) -> Iterator[np.ndarray]:
+    """Yield the benchmark frames one at a time, so that peak RSS is the pipeline's, not the video's."""
     from PIL import Image
 
     from expression_portrait import media
     from expression_portrait.decode import iter_video_frames
 
     width, height = size
-    frames = []
+    count = 0
     for name in VIDEOS:
         for frame in iter_video_frames(media.path(name)):
             image = Image.fromarray(frame)
@@ -56,10 +62,10 @@ def bench_frames(size: tuple[int, int], limit: int | None = None) -> list[np.nda
             left = (source_w - crop_w) // 2
             top = (source_h - crop_h) // 2
             image = image.crop((left, top, left + crop_w, top + crop_h)).resize(size, Image.BILINEAR)
-            frames.append(np.asarray(image))
-            if limit is not None and len(frames) >= limit:
-                return frames
-    return frames
+            yield np.asarray(image)
+            count += 1
+            if limit is not None and count >= limit:
+                return
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -73,16 +79,15 @@ def run_configuration(threads: int, size: tuple[int, int]) -> dict:
     from expression_portrait.vision.aggregate import CaptureAggregator
     from expression_portrait.vision.pipeline import Pipeline
 
-    frames = bench_frames(size)
     pipeline = Pipeline.from_manifest(num_threads=threads)
     aggregator = CaptureAggregator(frames=5)
-    for frame in frames[:WARMUP]:
+    for frame in iter_bench_frames(size, WARMUP):
         pipeline.analyze(frame)
     pipeline.reset()
 
     stages: dict[str, list[float]] = {}
     faces = []
-    for frame in frames:
+    for frame in iter_bench_frames(size):
         result = pipeline.analyze(frame)
         start = time.perf_counter()
         aggregator.add(result, frame)
@@ -99,7 +104,7 @@ def run_configuration(threads: int, size: tuple[int, int]) -> dict:
         "runtime": str(find_runtime()),
         "threads": threads,
         "size": list(size),
-        "frames": len(frames),
+        "frames": len(faces),
         "faces_per_frame": float(np.mean(faces)),
         "stages_ms": {stage: percentiles(values) for stage, values in stages.items()},
         "frame_ms": percentiles(list(totals)),

@@ -25,7 +25,7 @@ import numpy as np
 
 from expression_portrait.models import ChipSpec
 from expression_portrait.vision.types import LEFT_EYE, MOUTH, NOSE_TIP, RIGHT_EYE, Detection
-from expression_portrait.vision.warp import affine_grid, apply_sampling, plan_sampling
+from expression_portrait.vision.warp import affine_grid, apply_sampling, block_mean, plan_sampling
 
 FIT_KEYPOINTS = (LEFT_EYE, RIGHT_EYE, NOSE_TIP, MOUTH)
 
@@ -122,8 +122,7 @@ class FaceAligner:
             larger = sampled.get(region)
             if larger is not None and larger.shape[0] % spec.size == 0:
                 # The same region at a multiple of this size: average blocks instead of sampling.
-                factor = larger.shape[0] // spec.size
-                pixels = larger.reshape(spec.size, factor, spec.size, factor, 3).mean(axis=(1, 3))
+                pixels = block_mean(larger, larger.shape[0] // spec.size)
             else:
                 # Compose frame -> face -> chip, then invert to sample each chip pixel's frame point.
                 frame_to_chip = self._chip_maps[spec] @ np.vstack([face, [0, 0, 1]])
@@ -149,8 +148,7 @@ def sample_chip(rgb: np.ndarray, chip_to_frame: np.ndarray, size: int) -> np.nda
     fine = chip_to_frame.copy()
     fine[:, :2] /= factor
     xs, ys = affine_grid(fine, (size * factor, size * factor))
-    samples = apply_sampling(rgb, plan_sampling(rgb.shape, xs, ys))
-    return samples.reshape(size, factor, size, factor, 3).mean(axis=(1, 3))
+    return block_mean(apply_sampling(rgb, plan_sampling(rgb.shape, xs, ys)), factor)
 
 
 def laplacian_variance(gray: np.ndarray) -> float:

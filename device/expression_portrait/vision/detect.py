@@ -24,7 +24,7 @@ from expression_portrait.errors import ModelError
 from expression_portrait.models import ModelEntry, verify_file
 from expression_portrait.runtime import load_interpreter
 from expression_portrait.vision.types import Detection
-from expression_portrait.vision.warp import SamplingPlan, apply_sampling, plan_sampling
+from expression_portrait.vision.warp import SamplingPlan, apply_sampling, block_mean, plan_sampling
 
 
 def _layer_scale(min_scale: float, max_scale: float, index: int, count: int) -> float:
@@ -249,9 +249,7 @@ class FaceDetector:
         content_w, content_h = letterbox.content_size
         left, top = letterbox.offset
         pixels = apply_sampling(rgb, letterbox.plan)
-        if letterbox.supersample == 2:
-            pixels = pixels[0::2] + pixels[1::2]
-            pixels = (pixels[:, 0::2] + pixels[:, 1::2]) * np.float32(0.25)
+        pixels = block_mean(pixels, letterbox.supersample)
         mean = np.array(self.entry.input.mean, np.float32)
         region = self._input[0, top:top + content_h, left:left + content_w]
         np.subtract(pixels, mean, out=region)

@@ -38,25 +38,29 @@ def plan_sampling(source_shape: tuple[int, int, int], xs: np.ndarray, ys: np.nda
     fy = (py - y0f)[:, None]
     x0 = x0f.astype(np.int32)
     y0 = y0f.astype(np.int32)
+
     weights = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
-
-    if x0.min() < 0 or y0.min() < 0 or x0.max() >= width - 1 or y0.max() >= height - 1:
-        # Some corners fall outside: clamp their index and give them no weight.
-        for k, (dx, dy) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
-            inside = (x0 + dx >= 0) & (x0 + dx < width) & (y0 + dy >= 0) & (y0 + dy < height)
-            weights[k, ~inside] = 0.0
-        x0 = np.clip(x0, -1, width - 1)
-        y0 = np.clip(y0, -1, height - 1)
-
-    # Gathering single elements from the flat buffer is several times faster in numpy
-    # than gathering pixel rows, so every channel gets its own index.
     channel = np.arange(channels, dtype=np.int32)
+    corners = ((0, 0), (1, 0), (0, 1), (1, 1))
+
+    if x0.min() >= 0 and y0.min() >= 0 and x0.max() < width - 1 and y0.max() < height - 1:
+        # Every corner is inside: one index array, and the other corners at fixed offsets.
+        # Gathering single elements from the flat buffer is several times faster in numpy
+        # than gathering pixel rows, so every channel gets its own index.
+        base = (((y0 * width + x0) * channels)[:, None] + channel).reshape(-1)
+        offsets = [(dy * width + dx) * channels for dx, dy in corners]
+        indices = np.stack([base + offset for offset in offsets])
+        return SamplingPlan(indices, weights, (*out_shape, channels))
+
+    # Some corners fall outside: clamp their index and give them no weight.
     indices = np.empty((4, px.size * channels), dtype=np.int32)
-    for k, (dx, dy) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
-        cx = np.clip(x0 + dx, 0, width - 1)
-        cy = np.clip(y0 + dy, 0, height - 1)
-        indices[k] = (((cy * width + cx) * channels)[:, None] + channel).reshape(-1)
-    return SamplingPlan(indices, weights.astype(np.float32), (*out_shape, channels))
+    for k, (dx, dy) in enumerate(corners):
+        cx = x0 + dx
+        cy = y0 + dy
+        weights[k, (cx < 0) | (cx >= width) | (cy < 0) | (cy >= height)] = 0.0
+        pixel = np.clip(cy, 0, height - 1) * width + np.clip(cx, 0, width - 1)
+        indices[k] = ((pixel * channels)[:, None] + channel).reshape(-1)
+    return SamplingPlan(indices, weights, (*out_shape, channels))
 
 
 def apply_sampling(image: np.ndarray, plan: SamplingPlan) -> np.ndarray:
@@ -87,3 +91,12 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) ->
     """Cut a (rows, cols, channels) float32 chip of ``size`` (cols, rows) from ``image``."""
     xs, ys = affine_grid(matrix, size)
     return apply_sampling(image, plan_sampling(image.shape, xs, ys))
+
+
+def block_mean(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Average factor x factor blocks of a (rows, cols, channels) array."""
+    if factor == 1:
+        return pixels
+    # Strided sums; numpy's mean over the axes of a reshaped view is several times slower.
+    rows = sum(pixels[i::factor] for i in range(factor))
+    return sum(rows[:, j::factor] for j in range(factor)) * np.float32(1 / (factor * factor))
