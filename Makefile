@@ -64,3 +64,10 @@ fidelity: $(STAMP)
 clean:
 	rm -rf .venv .venv-tflite demo-output .pytest_cache .ruff_cache build *.egg-info device/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# install.sh and the Ansible role end to end in a debootstrapped Debian bookworm chroot.
+# Needs root, debootstrap and the network (Debian archive, PyPI); deploy/README.md has
+# the last measured run.
+deploy-test:
+	@command -v debootstrap >/dev/null || { echo "error: debootstrap is missing; run: sudo apt-get install debootstrap" >&2; exit 1; }
+	bash deploy/test-chroot.sh

@@ -47,7 +47,7 @@ step() {
     printf '\n### %s (%ds)\n' "$*" $((SECONDS - STARTED))
 }
 
-# pip uses its own CA bundle unless told otherwise; point it at the system's,
+# pip uses its own CA bundle unless PIP_CERT names another; point it at the system's,
 # which carries the host's trusted CAs (see mount_chroot).
 in_chroot() {
     chroot "$CHROOT" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
