@@ -39,7 +39,7 @@ RGB_FORMATS = {"RGB888", "BGR888", "XRGB8888", "XBGR8888"}
 
 
 class FakeCameraSystem:
-    """The world the fake camera sees: its frames, the attached cameras and injected faults."""
+    """The fake camera's surroundings: its frames, the attached cameras and injected faults."""
 
     def __init__(self, frames: list[np.ndarray], *, platform: str = "VC4",
                  cameras: list[dict[str, Any]] | None = None) -> None:

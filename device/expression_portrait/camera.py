@@ -145,8 +145,8 @@ class PicameraSource:
     for tests with a fake; by default both are imported on ``start()``.
     ``start()`` raises CameraError with ``kind`` "missing", "busy" or "failed".
     ``read()`` raises CameraError with kind "failed" once the capture thread hit an
-    error; a stall shows as ``read()`` returning None, and ``last_frame_age``
-    tells for how long.
+    error. A stall shows as ``read()`` returning None, and ``last_frame_age``
+    is the time since the last frame.
     """
 
     def __init__(self, settings: CameraSettings | None = None, *,

@@ -49,8 +49,8 @@ class ContentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     directory: str = Field(
-        "", description="folder of language files that replace the packaged ones with the same name; "
-        "empty uses only the packaged content")
+        "", description="folder holding a <language>.toml file for each of [flow] languages, used "
+        "instead of the packaged content; empty uses the packaged content")
 
 
 class ModelsSettings(BaseModel):

@@ -268,11 +268,11 @@ def _read_reply(stream: Any, path: Path) -> dict[str, Any]:
     try:
         line = stream.readline()
     except TimeoutError as exc:
-        raise ControlError(f"the kiosk daemon at {path} did not answer in time; it may be hung "
+        raise ControlError(f"the kiosk daemon at {path} did not respond within the timeout; it may be hung "
                            "(see: expression-portrait logs)") from exc
     if not line:
-        raise ControlError(f"the kiosk daemon at {path} closed the connection without an answer")
+        raise ControlError(f"the kiosk daemon at {path} closed the connection without a response")
     try:
         return json.loads(line)
     except json.JSONDecodeError as exc:
-        raise ControlError(f"the kiosk daemon at {path} sent an answer that is not JSON: {exc}") from exc
+        raise ControlError(f"the kiosk daemon at {path} sent a response that is not JSON: {exc}") from exc

@@ -1,10 +1,12 @@
 """The kiosk as a systemd service: start, run for months, recover, reload and stop cleanly.
 
 ``Daemon.start()`` brings the parts up in order and ``stop()`` takes them down
-in reverse. The kiosk's display loop runs in the main thread; everything the
-daemon does per frame happens in its ``_after_render`` hook, and requests from
-other threads (the control socket, signals) are queued to that hook, so pygame
-is only ever touched from the main thread.
+in reverse. The kiosk's display loop runs in the main thread, which is also
+where signals arrive. After every drawn screen the kiosk calls the daemon's
+``_after_render`` hook, which pings the watchdog, puts a camera fault on
+screen and carries out a reload requested by SIGHUP. Other threads (the camera
+supervisor, the control socket) only set flags for that hook or use the
+kiosk's own thread-safe calls, so pygame is touched from the main thread only.
 
 Faults and what the visitor and the technician see:
 
@@ -230,7 +232,7 @@ class Daemon:
         try:
             self.control.start()
         except (OSError, ControlError) as exc:
-            # The kiosk works without the technician socket; say so and carry on.
+            # The kiosk works without the technician socket, so log it and carry on.
             self._record_error("control", f"control socket unavailable: {exc}")
             self.control = None
 

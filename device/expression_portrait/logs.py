@@ -11,7 +11,7 @@ Two filters sit on every handler:
 
 - ``RepeatFilter`` lets the first WARNING-or-worse record of a kind through
   and holds back identical ones for ``repeat_window_s``; the next one after
-  the window says how many were held back.
+  the window reports how many were held back.
 - ``FaceDataFilter`` replaces any image array or large bytes argument with a
   short description, so no pixels of a visitor can reach a log.
 """

@@ -4,7 +4,8 @@
 is itself a FrameSource, so the kiosk reads from it as from any camera. It
 never raises for a camera fault: ``read`` returns None while the camera is
 out of order, and a supervisor thread closes the broken source and opens a
-new one after 2, 4, 8 ... seconds, up to ``retry_max_s``. Each change of
+new one after ``retry_initial`` seconds, doubling the wait after each failed
+attempt up to ``retry_max``. Each change of
 state is logged once and reported to ``on_change`` (the daemon shows the
 OUT OF ORDER screen and updates systemd's STATUS).
 """
