@@ -399,3 +399,15 @@ def test_sigterm_closes_camera_quickly(camera, config_file):
     assert stopped < 5.0
     assert camera.open_cameras == []
     assert not Path(daemon.config.control.socket).exists()
+
+
+def test_invalid_config_exits_78(tmp_path, caplog):
+    from expression_portrait.daemon import run_daemon
+
+    bad = tmp_path / "config.toml"
+    bad.write_text("[camera]\nfps = 500.0\n")
+
+    code = run_daemon(str(bad), replay=None, display="headless")
+
+    assert code == 78
+    assert "[camera] fps = 500.0" in caplog.text

@@ -139,6 +139,7 @@ class Daemon:
     # Start and stop, in this order and in reverse.
 
     def start(self) -> None:
+        self.start_signals()
         self.start_logging()
         self.start_models()
         self.start_metrics()
@@ -146,32 +147,29 @@ class Daemon:
         self.start_kiosk()
         self.start_buttons()
         self.start_control()
-        self.start_signals()
 
     def stop(self) -> None:
         self.state = "stopping"
-        self.stop_signals()
         self.stop_control()
         self.stop_buttons()
         self.stop_kiosk()
         self.stop_camera()
         self.stop_metrics()
         log.info("expression-portrait stopped")
+        self.stop_signals()
 
     def start_logging(self) -> None:
         setup_logging(self.config.logging, verbose=self.verbose)
         log.info("expression-portrait %s starting (config: %s)", __version__,
                  self.config_path or "built-in defaults")
+        log_system_info(log, [("runtime", _runtime_name()), ("config", str(self.config_path or "defaults")),
+                              ("camera", self._camera_label()), ("display", self._display_mode()),
+                              *_model_files(self.config)])
 
     def start_models(self) -> None:
         """Load and verify every model; a missing or altered file stops the start (ModelError)."""
         self.notifier.status("loading models")
         self.pipeline = InstrumentedPipeline(self.pipeline_factory(self.config), self.metrics)
-        manifest = getattr(self.pipeline, "manifest", None)
-        models = [(f"model {e.name}", f"{e.path.name} sha256 {e.sha256[:16]}...")
-                  for e in getattr(manifest, "models", {}).values()]
-        log_system_info(log, [("runtime", _runtime_name()), ("config", str(self.config_path or "defaults")),
-                              ("camera", self._camera_label()), ("display", self._display_mode()), *models])
 
     def start_metrics(self) -> None:
         settings = self.config.metrics
@@ -601,6 +599,17 @@ def _runtime_name() -> str:
         return str(find_runtime())
     except ExpressionPortraitError as exc:
         return f"none ({exc})"
+
+
+def _model_files(config: Config) -> list[tuple[str, str]]:
+    """List the manifest's model files for the system information, without verifying them yet."""
+    from expression_portrait.models import load_manifest
+
+    try:
+        manifest = load_manifest(config.models.directory or None, verify=False)
+    except ExpressionPortraitError as exc:
+        return [("models", f"manifest unreadable: {exc}")]
+    return [(f"model {e.name}", f"{e.path.name} sha256 {e.sha256[:16]}...") for e in manifest.models.values()]
 
 
 def _memory() -> dict[str, float | None]:

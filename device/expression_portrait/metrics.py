@@ -150,7 +150,7 @@ class Metrics:
             lines.append(f"expression_portrait_frames_total {self.frames}")
             family("expression_portrait_analyses_total", "counter", "Frames analysed by the face models.")
             lines.append(f"expression_portrait_analyses_total {self.analyses}")
-            family("expression_portrait_sessions_total", "counter", "Visitor sessions that reached a verdict.")
+            family("expression_portrait_sessions_total", "counter", "Visitor sessions started.")
             lines.append(f"expression_portrait_sessions_total {self.sessions}")
             family("expression_portrait_errors_total", "counter", "Errors caught, by kind.")
             for kind, count in sorted(self.errors.items()):
