@@ -225,9 +225,9 @@ def compare(samples, references, ours) -> tuple[Tally, list[dict]]:
 def dlib_chip_to_frame(details, size: int):
     """The 2x3 map from continuous chip coordinates to frame coordinates of a dlib chip_details.
 
-    dlib maps chip pixel centres (integers) onto the rotated rectangle ``details.rect``;
-    checked against dlib.extract_image_chip on astronaut.png: a mean difference of 0.5
-    gray levels at 64x64, where no low-pass filtering takes place.
+    dlib maps chip pixel centres (integers) onto the rotated rectangle ``details.rect``.
+    Sampling astronaut.png through this map matched dlib.extract_image_chip to a mean
+    difference of 0.5 gray levels at 64x64, where dlib applies no low-pass filter.
     """
     import numpy as np
 

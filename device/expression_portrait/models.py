@@ -42,7 +42,7 @@ def default_models_dir() -> Path:
 
 @dataclass(frozen=True)
 class ChipSpec:
-    """How the aligned face chip of an attribute head is cut."""
+    """Geometry of an attribute head's aligned face chip."""
 
     style: str  # "dlib" (landmark-aligned face chip) or "fer" (looser grayscale crop)
     size: int  # chip width and height in pixels
@@ -380,7 +380,7 @@ def _parse_ssd(entry: _Entry, model_input: InputSpec) -> dict[str, Any]:
             raise entry.fail(f"outputs.ssd.{key}", f"must be true or false, got {value!r}")
         options[key] = value
     options["num_keypoints"] = entry.integer("outputs.ssd.num_keypoints", options["num_keypoints"], minimum=0)
-    # Box and keypoint offsets are in input pixels unless the manifest says otherwise.
+    # Box and keypoint offsets are in input pixels unless the manifest sets other scales.
     options["x_scale"] = entry.number("outputs.ssd.x_scale", float(model_input.width), positive=True)
     options["y_scale"] = entry.number("outputs.ssd.y_scale", float(model_input.height), positive=True)
     options["w_scale"] = entry.number("outputs.ssd.w_scale", float(model_input.width), positive=True)

@@ -1,6 +1,6 @@
 """``expression-portrait analyze PATH... [--json]``: run the face pipeline on images and videos.
 
-Technicians use it to check what the kiosk sees in a camera image. For each
+Technicians use it to check what the models find in a camera image. For each
 file (and each analysed frame of a video) it prints every face with its box,
 keypoints and judgments. The JSON output is documented in docs/analyze-json.md.
 """

@@ -11,9 +11,9 @@ share the fit and differ only in how much of the face their chip shows:
 - "fer": the looser square crop fer 25.10.3 takes around an OpenCV Haar box (the
   box made square plus 10 pixels on each side), resized to 64x64 gray.
 
-The canonical positions below were measured, not guessed: tools/fidelity.py maps
+The canonical positions below were measured, not guessed. tools/fidelity.py maps
 our keypoints through the reference pipelines' own chip transforms on the real
-test media and averages them; docs/fidelity.md records the numbers and the
+test media and averages them, and docs/fidelity.md records the numbers and the
 agreement they give.
 """
 
@@ -97,7 +97,7 @@ class FaceChips:
 class FaceAligner:
     """Cuts the chips that a set of heads needs from a frame.
 
-    Each chip is keyed by (spec, colour), the colour being "gray" or "rgb"; a head
+    Each chip is keyed by (spec, colour), where the colour is "gray" or "rgb". A head
     that wants BGR reorders the RGB chip's channels when it normalises it.
     """
 

@@ -127,7 +127,7 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
 
 @dataclass(frozen=True, eq=False)
 class Letterbox:
-    """Where a frame sits inside the square detector input."""
+    """Placement of a frame inside the square detector input."""
 
     frame_size: tuple[int, int]  # (width, height) of the frame
     content_size: tuple[int, int]  # (width, height) of the scaled frame inside the input

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class VisionSettings(BaseModel):
-    """How faces are detected, judged, tracked and aggregated."""
+    """Settings for face detection, judgment, tracking and aggregation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -16,8 +16,8 @@ import numpy as np
 class SamplingPlan:
     """Precomputed corner indices and weights for sampling one source shape at fixed points."""
 
-    indices: np.ndarray  # (4, N * channels) int32 flat element indices of the four corners
-    weights: np.ndarray  # (4, N, 1) float32 bilinear weights, 0 for corners outside the source
+    indices: np.ndarray  # (4, N * channels) intp flat element indices of the four corners
+    weights: np.ndarray  # (4, N * channels) float32 bilinear weights, 0 for corners outside
     out_shape: tuple[int, int, int]  # (rows, cols, channels) of the sampled grid
 
 
@@ -40,8 +40,10 @@ def plan_sampling(source_shape: tuple[int, int, int], xs: np.ndarray, ys: np.nda
     y0 = y0f.astype(np.int32)
 
     weights = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
-    channel = np.arange(channels, dtype=np.int32)
+    channel = np.arange(channels, dtype=np.intp)
     corners = ((0, 0), (1, 0), (0, 1), (1, 1))
+    x0 = x0.astype(np.intp)
+    y0 = y0.astype(np.intp)
 
     if x0.min() >= 0 and y0.min() >= 0 and x0.max() < width - 1 and y0.max() < height - 1:
         # Every corner is inside: one index array, and the other corners at fixed offsets.
@@ -50,26 +52,32 @@ def plan_sampling(source_shape: tuple[int, int, int], xs: np.ndarray, ys: np.nda
         base = (((y0 * width + x0) * channels)[:, None] + channel).reshape(-1)
         offsets = [(dy * width + dx) * channels for dx, dy in corners]
         indices = np.stack([base + offset for offset in offsets])
-        return SamplingPlan(indices, weights, (*out_shape, channels))
+        return SamplingPlan(indices, _per_channel(weights, channels), (*out_shape, channels))
 
     # Some corners fall outside: clamp their index and give them no weight.
-    indices = np.empty((4, px.size * channels), dtype=np.int32)
+    indices = np.empty((4, px.size * channels), dtype=np.intp)
     for k, (dx, dy) in enumerate(corners):
         cx = x0 + dx
         cy = y0 + dy
         weights[k, (cx < 0) | (cx >= width) | (cy < 0) | (cy >= height)] = 0.0
         pixel = np.clip(cy, 0, height - 1) * width + np.clip(cx, 0, width - 1)
         indices[k] = ((pixel * channels)[:, None] + channel).reshape(-1)
-    return SamplingPlan(indices, weights, (*out_shape, channels))
+    return SamplingPlan(indices, _per_channel(weights, channels), (*out_shape, channels))
+
+
+def _per_channel(weights: np.ndarray, channels: int) -> np.ndarray:
+    # numpy multiplies flat arrays about three times faster than (N, 3) by (N, 1) broadcasts.
+    return np.repeat(weights[:, :, 0], channels, axis=1).astype(np.float32)
 
 
 def apply_sampling(image: np.ndarray, plan: SamplingPlan) -> np.ndarray:
     """Sample a C-contiguous (rows, cols, channels) uint8 image; return float32 (r, c, channels)."""
     flat = image.reshape(-1)
-    channels = plan.out_shape[2]
-    result = np.take(flat, plan.indices[0]).reshape(-1, channels) * plan.weights[0]
+    result = np.multiply(np.take(flat, plan.indices[0]), plan.weights[0])
+    term = np.empty_like(result)
     for k in range(1, 4):
-        result += np.take(flat, plan.indices[k]).reshape(-1, channels) * plan.weights[k]
+        np.multiply(np.take(flat, plan.indices[k]), plan.weights[k], out=term)
+        result += term
     return result.reshape(plan.out_shape)
 
 
