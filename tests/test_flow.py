@@ -202,6 +202,18 @@ def test_new_sitter_restarts_at_prompt():
     assert flow.notice == Notice.NEW_SITTER
 
 
+def test_refound_sitter_keeps_session():
+    flow, clock = make_flow()
+    to_state(flow, clock, State.COUNTDOWN)
+    same_face_new_track = Observation(faces=1, sitter=True, sitter_id=9, centred=True,
+                                      position=(0.5, 0.5))
+
+    run(flow, clock, 0.3, same_face_new_track)
+
+    assert flow.state == State.COUNTDOWN
+    assert flow.notice is None
+
+
 def test_second_person_does_not_interrupt_verdict():
     flow, clock = make_flow()
     to_state(flow, clock, State.VERDICT)

@@ -12,9 +12,10 @@ Outcomes of the awkward cases:
   cancelled and the prompt returns; after ``absent_seconds`` with nobody in view
   the attract screen returns.
 - A second person steps in: while the sitter stays, the session goes on and a
-  "one at a time" notice shows. When the pipeline's sitter becomes a different
-  person during the prompt, countdown or capture, the session restarts at the
-  prompt for the new sitter; the verdict and explanation pages are not
+  "one at a time" notice shows. When the pipeline's sitter becomes another face
+  in view during the prompt, countdown or capture, the session restarts at the
+  prompt for the new sitter. A lone face under a new track id is taken to be
+  the same sitter found again. The verdict and explanation pages are not
   interrupted, since several people often read them together.
 - Buttons pressed in any state or mashed: NEXT and BACK page through the
   verdict and explanations and are ignored elsewhere; LANGUAGE works in every
@@ -181,13 +182,16 @@ class Flow:
         if obs.sitter:
             self._sitter_seen_at = now
         if self.state in (State.PROMPT, State.COUNTDOWN, State.CAPTURE):
-            if (obs.sitter and obs.sitter_id is not None and self._sitter_id is not None
-                    and obs.sitter_id != self._sitter_id):
+            changed = (obs.sitter and obs.sitter_id is not None and self._sitter_id is not None
+                       and obs.sitter_id != self._sitter_id)
+            if changed and obs.faces > 1:
+                # Another face in view took the sitter's place: a new person, so start over.
                 self._sitter_id = obs.sitter_id
                 self._enter(State.PROMPT, now)
                 self.notice = Notice.NEW_SITTER
                 return
-            if obs.sitter and self._sitter_id is None:
+            if obs.sitter and (changed or self._sitter_id is None):
+                # Alone in view under a new track id: the tracker lost and found the same face.
                 self._sitter_id = obs.sitter_id
             if obs.faces > 1:
                 self.notice = Notice.ONE_AT_A_TIME
