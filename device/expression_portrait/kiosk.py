@@ -372,6 +372,7 @@ class Kiosk:
             reason=self.flow.out_of_order_reason,
             technician_hint=self.flow.technician_hint,
             mirror=self.display_settings.mirror,
+            smooth=self.display_settings.smooth_scaling,
             blur=blur,
             sitter_centred=sitter_centred,
         )

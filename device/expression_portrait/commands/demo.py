@@ -174,7 +174,7 @@ def run_demo(output: Path, *, video: str = DEFAULT_VIDEO, size: tuple[int, int] 
     pipeline = Pipeline.from_manifest(models_dir)
     flow_settings = FlowSettings(verdict_seconds=60, page_seconds=60)
     display_settings = DisplaySettings(sink="headless", output_dir=output, width=size[0],
-                                       height=size[1], fps=DEMO_FPS)
+                                       height=size[1], fps=DEMO_FPS, smooth_scaling=True)
     content = load_languages(flow_settings.languages)
     sink = HeadlessSink(output, size)
     script = DemoScript(timeout=timeout)

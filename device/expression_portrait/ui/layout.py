@@ -141,9 +141,8 @@ class Canvas:
 
     def shade(self, rect: pygame.Rect, alpha: int, what: str = "shade") -> None:
         rect = pygame.Rect(rect).clip(self.surface.get_rect())
-        veil = pygame.Surface(rect.size, pygame.SRCALPHA)
-        veil.fill((0, 0, 0, alpha))
-        self.surface.blit(veil, rect.topleft)
+        keep = 255 - alpha  # multiplying every channel darkens in place, with no alpha surface
+        self.surface.fill((keep, keep, keep), rect, special_flags=pygame.BLEND_RGB_MULT)
         self.record(rect, what)
 
     def blit(self, image: pygame.Surface, topleft: tuple[int, int], what: str) -> pygame.Rect:

@@ -114,6 +114,7 @@ class View:
     technician_hint: str = ""
     mirror: bool = True
     blur: bool = False  # blur every camera image (technician screenshots)
+    smooth: bool = True  # smooth the live picture when scaling it to the screen
     sitter_centred: bool = False
 
 
@@ -164,7 +165,7 @@ def _mirror(renderer: Renderer, canvas: Canvas, view: View, dim: int = 0) -> Non
         surface = pygame.transform.flip(surface, True, False)
     if view.blur:
         surface = images.blurred(surface)
-    canvas.blit(images.cover(surface, canvas.size), (0, 0), "mirror")
+    canvas.blit(images.cover(surface, canvas.size, smooth=view.smooth), (0, 0), "mirror")
     if dim:
         canvas.shade(canvas.surface.get_rect(), dim, "mirror shade")
 
