@@ -91,3 +91,12 @@ def test_unreadable_file_names_the_file(capsys, tmp_path, name, content, problem
     files = json.loads(out)["files"]
     assert problem in files[0]["error"]
     assert files[1]["frames"][0]["faces"]  # the good file is still analysed
+
+
+@pytest.mark.parametrize(("option", "value"), [("--min-score", "1.5"), ("--every", "0")])
+def test_invalid_option_is_named(capsys, option, value):
+    code, _, err = analyze(capsys, str(media.path("astronaut.png")), option, value)
+
+    assert code == 1
+    assert option in err
+    assert value in err

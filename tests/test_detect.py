@@ -62,10 +62,11 @@ def test_single_face_photos_give_one_face(name):
 
 
 # Every face in the group photos, counted by eye: multi_face.jpg has five people,
-# t1.jpg six. Faces there are small, which the full-range detector is made for.
+# t1.jpg six. Faces there are small, which the full-range detector is made for; the
+# sixth face of t1.jpg scores 0.54, so this uses MediaPipe's generic 0.5 threshold.
 @pytest.mark.parametrize(("name", "faces"), [("multi_face.jpg", 5), ("t1.jpg", 6)])
 def test_group_photos_give_every_face(name, faces):
-    detections = detector("detector_full_range").detect(image(name))
+    detections = detector("detector_full_range", min_score=0.5).detect(image(name))
 
     assert len(detections) == faces
     boxes = np.array([d.box for d in detections])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from expression_portrait.decode import is_video, iter_video_frames, load_image
-from expression_portrait.errors import DecodeError
+from expression_portrait.errors import ConfigError, DecodeError
 from expression_portrait.vision.types import KEYPOINT_NAMES, FaceResult, FrameResult, HeadResult
 
 JSON_SCHEMA_VERSION = 1
@@ -39,12 +39,14 @@ def run(args: argparse.Namespace) -> int:
     from expression_portrait.vision.settings import VisionSettings
 
     if args.every < 1:
-        raise DecodeError(f"--every must be 1 or more, got {args.every}")
+        raise ConfigError(f"--every must be 1 or more, got {args.every}")
     overrides: dict[str, Any] = {}
     if args.detector:
         overrides["detector"] = args.detector
     if args.min_score is not None:
         overrides["min_score"] = args.min_score
+    if args.min_score is not None and not 0 <= args.min_score <= 1:
+        raise ConfigError(f"--min-score must be between 0 and 1, got {args.min_score}")
     settings = VisionSettings(**overrides, keep_chips=False)
     pipeline = Pipeline.from_manifest(args.models, settings, num_threads=args.threads)
 
