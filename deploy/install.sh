@@ -13,12 +13,12 @@ readonly SERVICE=expression-portrait
 readonly SERVICE_USER=expression-portrait
 readonly SERVICE_GROUPS=(video render gpio input)
 
-# Debian packages every kiosk needs; the daemon's Python dependencies that are
+# Debian packages every kiosk needs (procps has /bin/kill for ExecReload); the daemon's Python dependencies that are
 # missing or too old in Debian (pydantic 2, Pillow 10, PyAV 12, pygame-ce) come
 # from PyPI into the release's virtualenv.
 readonly APT_PACKAGES=(
     python3 python3-venv python3-pip python3-numpy python3-systemd python3-gpiozero
-    fonts-dejavu-core libgbm1 libegl1 libgles2 ca-certificates util-linux
+    fonts-dejavu-core libgbm1 libegl1 libgles2 ca-certificates util-linux procps
 )
 # Packages only Raspberry Pi's own archive carries: the libcamera stack that
 # picamera2 is built against, and lgpio, which gpiozero needs on a Pi 5.
@@ -178,7 +178,8 @@ set_paths() {
 # Plan output and actions. Every change goes through `act`, which prints the
 # command and, unless --dry-run, runs it.
 
-SUMMARY=()
+SUMMARY=()  # changes made
+KEPT=()     # things found as wanted and left alone, worth repeating in the summary
 
 heading() {
     printf '\n==> %s\n' "$*"
@@ -447,7 +448,9 @@ build_release() {
 install_config() {
     heading "Config $CONFIG_FILE"
     local sample=$SOURCE/deploy/config.toml
-    act install -d -m 0755 "$CONFIG_DIR"
+    if [[ ! -d $CONFIG_DIR ]]; then
+        act install -d -m 0755 "$CONFIG_DIR"
+    fi
     if [[ ! -f $CONFIG_FILE ]]; then
         act install -m 0644 "$sample" "$CONFIG_FILE"
         SUMMARY+=("installed the sample config as $CONFIG_FILE")
@@ -455,7 +458,7 @@ install_config() {
         note "unchanged (same as the sample)"
     else
         note "kept: $CONFIG_FILE differs from the sample, so it was edited here"
-        SUMMARY+=("kept the edited config $CONFIG_FILE")
+        KEPT+=("the edited config $CONFIG_FILE")
     fi
     # The current sample sits beside the config, so a technician can diff the two.
     if ! cmp -s "$sample" "$CONFIG_FILE.sample"; then
@@ -674,6 +677,9 @@ print_summary() {
     if ((${#SUMMARY[@]} == 0)); then
         note "- nothing to change"
     fi
+    for line in "${KEPT[@]}"; do
+        note "- kept $line"
+    done
     note "current release: $(link_target "$CURRENT_LINK")"
     note "previous release: $(link_target "$PREVIOUS_LINK")"
     echo "result: $result"
