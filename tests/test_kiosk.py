@@ -72,7 +72,7 @@ def test_display_loop_never_waits_on_analysis(tmp_path, pipeline):
     kiosk, frames = make_kiosk(tmp_path, gated)
     kiosk.source.start()
     try:
-        run_for(kiosk, 1.5, until=lambda k: len(frames) >= 20)
+        run_for(kiosk, 10, until=lambda k: len(frames) >= 20)
     finally:
         gated.gate.set()
         kiosk.source.stop()

@@ -42,7 +42,6 @@ thread between two frames, and the caller waits for the result.
 
 from __future__ import annotations
 
-import io
 import logging
 import queue
 import random
@@ -53,12 +52,11 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import pygame
-
 from expression_portrait.errors import ContentError, PrivacyError
 from expression_portrait.sources import Frame, LatestFrameSlot
-from expression_portrait.ui.buttons import GpioButtons, PressQueue, key_press
+from expression_portrait.ui.buttons import GpioButtons, PressQueue, is_quit, key_press
 from expression_portrait.ui.content import Content
+from expression_portrait.ui.display import new_surface, png_bytes
 from expression_portrait.ui.flow import SESSION_STATES, Flow, Press, State, observe
 from expression_portrait.ui.layout import Fonts
 from expression_portrait.ui.screens import ExtraHead, Renderer, View, check_fits, session_pages
@@ -133,7 +131,7 @@ class Kiosk:
         self.presses = PressQueue()
         self.sink = sink
         self.renderer = Renderer(Fonts(self.display_settings.font_path))
-        self.surface: pygame.Surface | None = None
+        self.surface: Any = None  # the sink's pygame surface once the display is open
 
         self._analysis = _Analysis()
         self._lock = threading.Lock()
@@ -296,7 +294,7 @@ class Kiosk:
 
     def _feed_flow(self) -> None:
         for event in self.sink.events() if self.sink is not None else []:
-            if event.type == pygame.QUIT:
+            if is_quit(event):
                 self.stop()
             pressed = key_press(event)
             if pressed is not None:
@@ -480,11 +478,9 @@ class Kiosk:
                 "until nobody is in front of the camera"
             )
         size = self.surface.get_size() if self.surface is not None else (1920, 1080)
-        surface = pygame.Surface(size)
+        surface = new_surface(size)
         self.renderer.draw(self._view(blur=blur_faces), surface)
-        buffer = io.BytesIO()
-        pygame.image.save(surface, buffer, "screenshot.png")
-        return buffer.getvalue()
+        return png_bytes(surface)
 
     def _reload(self, content: dict[str, Content] | None, settings: FlowSettings | None) -> None:
         new_settings = settings or self.flow_settings

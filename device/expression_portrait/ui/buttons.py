@@ -31,6 +31,11 @@ KEYS = {
 }
 
 
+def is_quit(event: pygame.event.Event) -> bool:
+    """Return whether the event asks the program to quit, e.g. a closed window."""
+    return event.type == pygame.QUIT
+
+
 def key_press(event: pygame.event.Event) -> Press | None:
     """Return the press a keyboard event stands for, or None."""
     if event.type != pygame.KEYDOWN:

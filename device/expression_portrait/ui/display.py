@@ -11,6 +11,7 @@ chosen explicitly (tests and the demo); ``auto`` never picks it.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from pathlib import Path
@@ -23,6 +24,18 @@ from expression_portrait.ui.settings import DisplaySettings
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = (1920, 1080)
+
+
+def new_surface(size: tuple[int, int]) -> pygame.Surface:
+    """Return a blank off-screen surface of ``size``."""
+    return pygame.Surface(size)
+
+
+def png_bytes(surface: pygame.Surface) -> bytes:
+    """Encode ``surface`` as PNG in memory."""
+    buffer = io.BytesIO()
+    pygame.image.save(surface, buffer, "screen.png")
+    return buffer.getvalue()
 
 
 class HeadlessSink:
