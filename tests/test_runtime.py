@@ -1,5 +1,6 @@
 """The TFLite runtime adapter: which runtime loads, and the error when there is none."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,9 @@ def fresh_runtime_cache():
 
 @pytest.fixture
 def detector_file():
-    path = Path(__file__).resolve().parents[1] / "models_tflite" / "face_detection_short_range.tflite"
+    folder = Path(__file__).resolve().parents[1] / "models_tflite"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    path = folder / manifest["models"]["detector_short_range"]["file"]
     if not path.exists():
         pytest.fail(f"{path} is missing: the committed model set is incomplete")
     return path
