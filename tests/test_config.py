@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from expression_portrait import cli
@@ -142,7 +144,9 @@ def test_sample_config_sets_every_key():
     config = parse_config(text, REPO_SAMPLE)
     for section, model in config:
         for key in type(model).model_fields:
-            assert f"\n{key} =" in text or f"\n# {key} =" in text, f"[{section}] {key} is not in the sample"
+            assert f"\n# {key} =" in text, (
+                f"[{section}] {key} is not in {REPO_SAMPLE}; regenerate it with "
+                f"expression-portrait config sample > {REPO_SAMPLE}")
 
 
 def test_config_check_fails_on_bad_file(tmp_path, capsys):
@@ -164,3 +168,13 @@ def test_config_show_prints_effective_values(tmp_path, capsys):
     shown = capsys.readouterr().out
     assert "fps = 9.0" in shown
     assert parse_config(shown.split("\n", 1)[1]).camera.fps == 9.0
+
+
+def test_sample_defaults_are_the_built_in_ones(capsys):
+    assert cli.main(["config", "sample"]) == 0
+    sample = capsys.readouterr().out
+
+    key_line = re.compile(r"^# [a-z_]+ = (?!\s*\(unset\))")
+    uncommented = "\n".join(line[2:] if key_line.match(line) else line for line in sample.splitlines())
+
+    assert parse_config(uncommented) == Config()

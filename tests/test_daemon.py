@@ -56,6 +56,18 @@ interval_s = 1.0
 """
 
 
+@pytest.fixture(autouse=True)
+def restore_root_logger():
+    # The daemon installs its own log handler on the root logger; later tests must not inherit it.
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+
+
 @pytest.fixture(scope="module")
 def video_frames() -> list[np.ndarray]:
     return list(decode.iter_video_frames(media.path("single_face.mp4"), max_frames=12))
