@@ -153,6 +153,18 @@ def test_square_crop_stays_inside_frame(face_photo):
     assert crop.shape[0] == crop.shape[1] > 0
 
 
+def test_headless_sink_unique_saves_each_name_once(tmp_path):
+    sink = HeadlessSink(tmp_path, (64, 36), settle_frames=1, unique=True)
+    sink.open()
+
+    for screen in ("verdict-en", "explanations-01-saw-en", "verdict-en", "verdict-fr"):
+        sink.present(screen)
+    sink.close()
+
+    assert [p.name for p in sink.written] == ["01-verdict-en.png", "02-explanations-01-saw-en.png",
+                                              "03-verdict-fr.png"]
+
+
 def test_headless_sink_saves_one_png_per_screen(tmp_path):
     sink = HeadlessSink(tmp_path, (320, 180), settle_frames=3)
     surface = sink.open()

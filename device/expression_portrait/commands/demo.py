@@ -3,8 +3,8 @@
 The demo runs the same Kiosk as the appliance, with the real models, pipeline,
 session flow and renderer, on a packaged public test video instead of the
 camera. A script presses the buttons: it waits for the verdict, pages through
-every explanation page, switches language once and ends on the out-of-order
-screen. Each distinct screen is saved as a PNG, plus one contact sheet of them
+every explanation page, shows the verdict and first page in the second
+language, switches back and ends on the out-of-order screen. Each distinct screen is saved as a PNG, plus one contact sheet of them
 all, in the output folder (./demo-output by default).
 """
 
@@ -85,6 +85,9 @@ class DemoScript:
             self._next("other_language_page", now)
         elif self._step == "other_language_page" and now - self._since >= self.page_hold:
             kiosk.press(Press.NEXT)
+            self._next("first_language", now)
+        elif self._step == "first_language" and now - self._since >= self.page_hold:
+            kiosk.press(Press.LANGUAGE)
             self._next("out_of_order", now)
         elif self._step == "out_of_order" and now - self._since >= self.page_hold:
             kiosk.out_of_order("demo", "This screen appears when the camera or the models fail; "
@@ -172,11 +175,13 @@ def run_demo(output: Path, *, video: str = DEFAULT_VIDEO, size: tuple[int, int] 
     _clear_old_screens(output)
 
     pipeline = Pipeline.from_manifest(models_dir)
-    flow_settings = FlowSettings(verdict_seconds=60, page_seconds=60)
+    # The script turns the pages, and a hand passing over the video's face should not
+    # cancel the countdown, so the idle timers are long and the grace for a lost face too.
+    flow_settings = FlowSettings(verdict_seconds=60, page_seconds=60, lost_grace_seconds=1.5)
     display_settings = DisplaySettings(sink="headless", output_dir=output, width=size[0],
                                        height=size[1], fps=DEMO_FPS, smooth_scaling=True)
     content = load_languages(flow_settings.languages)
-    sink = HeadlessSink(output, size)
+    sink = HeadlessSink(output, size, unique=True)
     script = DemoScript(timeout=timeout)
     kiosk = Kiosk(ReplaySource(video_path, realtime=True, loop=True), pipeline,
                   content=content, flow_settings=flow_settings, display_settings=display_settings,

@@ -49,10 +49,12 @@ class HeadlessSink:
     name = "headless"
 
     def __init__(self, output_dir: Path, size: tuple[int, int] = DEFAULT_SIZE,
-                 settle_frames: int = 8) -> None:
+                 settle_frames: int = 8, unique: bool = False) -> None:
         self.output_dir = Path(output_dir)
         self.size = size
         self.settle_frames = settle_frames
+        self.unique = unique  # save each screen name once, however often it comes back
+        self._names: set[str] = set()
         self.surface: pygame.Surface | None = None
         self.written: list[Path] = []
         self._screen: str | None = None
@@ -70,7 +72,8 @@ class HeadlessSink:
             self._flush()
             self._screen = screen
             self._frames = 0
-            self._saved = False
+            self._saved = self.unique and screen in self._names
+            self._last = None
         self._frames += 1
         if not self._saved and self._frames >= self.settle_frames:
             self._save(self.surface)
@@ -91,6 +94,7 @@ class HeadlessSink:
         path = self.output_dir / f"{len(self.written) + 1:02d}-{self._screen}.png"
         pygame.image.save(surface, str(path))
         self.written.append(path)
+        self._names.add(self._screen)
         self._saved = True
         log.info("screen saved: %s", path)
 
