@@ -108,7 +108,7 @@ def test_padded_frame_maps_back_to_photo():
     assert len(found) == 1
     shifted = found[0].box - np.array([0, 10, 0, 10])
     # The shift of 2.2 input pixels resamples the face, which moved the model's box by up to
-    # 4.6 frame pixels (2.3 % of the face); ignoring the 10-pixel offset would fail this.
+    # 4.6 frame pixels (2.3 % of the face). Ignoring the 10-pixel offset would fail this.
     np.testing.assert_allclose(shifted, reference.box, atol=0.03 * reference.width)
 
 

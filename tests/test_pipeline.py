@@ -121,8 +121,8 @@ def test_capture_keeps_sharpest_frames_of_one_track(analysis):
     for name, head in verdict.heads.items():
         assert head.probabilities.sum() == pytest.approx(1.0, abs=1e-5), name
     assert 0 < verdict.heads["age"].expected < 80
-    kept = sorted(sharpness)[-4:]
-    used = [r.sitter.raw_heads["emotion"].probabilities for r in results if r.sitter.sharpness in kept]
+    sharpest = sorted(sharpness)[-4:]
+    used = [r.sitter.raw_heads["emotion"].probabilities for r in results if r.sitter.sharpness in sharpest]
     np.testing.assert_allclose(verdict.heads["emotion"].probabilities, np.mean(used, axis=0), atol=1e-5)
 
 
