@@ -501,10 +501,19 @@ class Kiosk:
         """Raise ContentError unless every screen fits this kiosk's screen in every language."""
         settings = self.display_settings
         if self.surface is not None:
-            sizes = [self.surface.get_size()]
+            size = self.surface.get_size()
         elif settings.width is not None and settings.height is not None:
-            sizes = [(settings.width, settings.height)]
+            size = (settings.width, settings.height)
         else:
+            size = None
+        if size in SUPPORTED_RESOLUTIONS:
+            sizes = [size]
+        else:
+            # A screen that fell back to another mode (1024x768 after a TV power cycle is
+            # common) still runs; its text is clipped where it does not fit.
+            if size is not None:
+                log.warning("screen is %dx%d, not one of the sizes content is checked for; "
+                            "text may be cut off", *size)
             sizes = list(SUPPORTED_RESOLUTIONS)
         codes = list(content)
         for index, code in enumerate(codes):
