@@ -180,3 +180,45 @@ def test_headless_sink_saves_one_png_per_screen(tmp_path):
     assert all(p.stat().st_size > 0 for p in sink.written)
     saved = pygame.image.load(str(sink.written[0]))
     assert saved.get_at((0, 0))[0] == 40  # the third frame, once the screen settled
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_content_fits_with_pygame_default_font(language, monkeypatch, tmp_path):
+    from expression_portrait.ui import layout
+
+    monkeypatch.setattr(layout, "DEJAVU_FOLDERS", (tmp_path / "no-fonts",))
+    fonts = Fonts()
+
+    assert fonts.paths[False] is None
+    check_fits(BUNDLE[language], [RACE_HEAD], fonts=fonts)
+
+
+def test_window_sink_opens_and_presents(monkeypatch):
+    from expression_portrait.ui.display import WindowSink, open_sink
+    from expression_portrait.ui.settings import DisplaySettings
+
+    sink = WindowSink(DisplaySettings(sink="window", width=640, height=360), "window")
+    surface = sink.open()
+    try:
+        assert surface.get_size() == (640, 360)
+        sink.present("attract-en")
+        assert isinstance(sink.events(), list)
+    finally:
+        sink.close()
+
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert open_sink(DisplaySettings()).name == "window"
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert open_sink(DisplaySettings()).name == "kmsdrm"
+    assert isinstance(open_sink(DisplaySettings(sink="headless", output_dir=".")), HeadlessSink)
+
+
+def test_headless_needs_explicit_output_dir():
+    from pydantic import ValidationError
+
+    from expression_portrait.ui.settings import DisplaySettings
+
+    with pytest.raises(ValidationError, match="output_dir"):
+        DisplaySettings(sink="headless")
+    assert DisplaySettings().sink == "auto"
