@@ -1,7 +1,7 @@
 """Exceptions of the kiosk, one base per subsystem.
 
 Where a builtin fits, an error also inherits it, so callers may catch either
-``ModelError`` or the ``ValueError`` they would expect from bad input.
+``ConfigError`` or the ``ValueError`` they would expect from bad input.
 """
 
 
