@@ -22,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from expression_portrait.models import ChipSpec
 from expression_portrait.vision.types import LEFT_EYE, MOUTH, NOSE_TIP, RIGHT_EYE, Detection
-from expression_portrait.vision.warp import affine_grid, apply_sampling, block_mean, plan_sampling
 
 FIT_KEYPOINTS = (LEFT_EYE, RIGHT_EYE, NOSE_TIP, MOUTH)
 
@@ -51,7 +51,6 @@ FER_CROP_ORIGIN = np.array([0.5, 0.3444]) - FER_CROP_SIDE / 2
 SUPERSAMPLE_FROM = 2.0
 MAX_SUPERSAMPLE = 2
 
-GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as OpenCV and Pillow
 
 
 def fit_similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -95,6 +94,7 @@ class FaceChips:
 
     face_transform: np.ndarray  # 2x3, frame pixels -> canonical face units
     chips: dict[tuple[ChipSpec, str], np.ndarray]  # uint8: (size, size) gray or (size, size, 3) RGB
+    # Gray chips use Pillow's ITU-R BT.601 luma, the same weights as OpenCV's BGR2GRAY.
 
 
 class FaceAligner:
@@ -110,48 +110,54 @@ class FaceAligner:
         self._chip_maps = {spec: chip_from_face(spec) for spec, _ in self.keys}
 
     @staticmethod
+    def prepare(rgb: np.ndarray) -> Image.Image:
+        """Wrap an RGB frame for cutting; do it once per frame, as it copies the pixels."""
+        return Image.fromarray(rgb, "RGB")
+
+    @staticmethod
     def face_transform(detection: Detection) -> np.ndarray:
         """Fit the frame-to-canonical-face similarity of one detection."""
         points = np.asarray(detection.keypoints, np.float64)[list(FIT_KEYPOINTS)]
         return fit_similarity(points, CANONICAL_FACE)
 
-    def cut(self, rgb: np.ndarray, detection: Detection) -> FaceChips:
-        """Cut every chip for one face from a C-contiguous RGB uint8 frame."""
+    def cut(self, frame: np.ndarray | Image.Image, detection: Detection) -> FaceChips:
+        """Cut every chip for one face from an RGB uint8 frame (or its prepare() image)."""
+        image = frame if isinstance(frame, Image.Image) else self.prepare(frame)
         face = self.face_transform(detection)
         chips = {}
-        sampled: dict[tuple[str, float], np.ndarray] = {}  # (style, padding) -> float RGB pixels
+        sampled: dict[tuple[str, float], Image.Image] = {}  # (style, padding) -> RGB chip
         for spec, color in self.keys:
             region = (spec.style, spec.padding)
             larger = sampled.get(region)
-            if larger is not None and larger.shape[0] % spec.size == 0:
+            if larger is not None and larger.width % spec.size == 0:
                 # The same region at a multiple of this size: average blocks instead of sampling.
-                pixels = block_mean(larger, larger.shape[0] // spec.size)
+                chip = larger.reduce(larger.width // spec.size)
             else:
                 # Compose frame -> face -> chip, then invert to sample each chip pixel's frame point.
                 frame_to_chip = self._chip_maps[spec] @ np.vstack([face, [0, 0, 1]])
-                pixels = sample_chip(rgb, invert_affine(frame_to_chip), spec.size)
-                sampled[region] = pixels
-            if color == "gray":
-                pixels = pixels @ GRAY_WEIGHTS
-            chips[(spec, color)] = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+                chip = sample_chip(image, invert_affine(frame_to_chip), spec.size)
+                sampled[region] = chip
+            chips[(spec, color)] = np.asarray(chip.convert("L") if color == "gray" else chip)
         return FaceChips(face, chips)
 
 
-def sample_chip(rgb: np.ndarray, chip_to_frame: np.ndarray, size: int) -> np.ndarray:
-    """Sample a (size, size, 3) float32 chip, supersampled when it shrinks the face a lot."""
+def sample_chip(image: Image.Image, chip_to_frame: np.ndarray, size: int) -> Image.Image:
+    """Sample a size x size RGB chip bilinearly, supersampled when it shrinks the face a lot.
+
+    Pillow's affine transform maps continuous chip coordinates to continuous frame
+    coordinates exactly as warp.affine_grid does, and fills outside the frame with black.
+    """
     frame_pixels_per_chip_pixel = float(np.sqrt(abs(np.linalg.det(chip_to_frame[:, :2]))))
     factor = 1
     if frame_pixels_per_chip_pixel >= SUPERSAMPLE_FROM:
         factor = min(MAX_SUPERSAMPLE, int(frame_pixels_per_chip_pixel / SUPERSAMPLE_FROM) + 1)
-    if factor == 1:
-        xs, ys = affine_grid(chip_to_frame, (size, size))
-        return apply_sampling(rgb, plan_sampling(rgb.shape, xs, ys))
 
     # Sample a factor-times finer grid over the same chip, then average factor x factor blocks.
     fine = chip_to_frame.copy()
     fine[:, :2] /= factor
-    xs, ys = affine_grid(fine, (size * factor, size * factor))
-    return block_mean(apply_sampling(rgb, plan_sampling(rgb.shape, xs, ys)), factor)
+    coefficients = tuple(float(v) for v in fine.reshape(-1))
+    chip = image.transform((size * factor, size * factor), Image.AFFINE, coefficients, resample=Image.BILINEAR)
+    return chip.reduce(factor) if factor > 1 else chip
 
 
 def laplacian_variance(gray: np.ndarray) -> float:

@@ -91,11 +91,12 @@ class Pipeline:
         lap("detect")
 
         faces = []
+        image = self.aligner.prepare(rgb) if detections else None
         for index, detection in enumerate(detections):
             if index >= self.settings.max_faces:
                 faces.append(FaceResult(detection=detection, track_id=None, heads={}))
                 continue
-            cut = self.aligner.cut(rgb, detection)
+            cut = self.aligner.cut(image, detection)
             chips = {name: cut.chips[(head.chip, head.chip_color)] for name, head in self.heads.items()}
             lap("align")
             raw_heads = {}
