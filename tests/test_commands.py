@@ -42,7 +42,8 @@ def test_status_text_names_every_part():
     assert "camera:       busy - camera:0 imx708; camera is busy; next retry in 4.0 s" in text
     assert "buttons:      GPIO unavailable: no lgpio; keyboard on" in text
     assert "detect p50 9.5 p95 14.0" in text
-    assert "emotion_int8.tflite" in text and "sha256 abababababababab" in text
+    assert "emotion_int8.tflite" in text
+    assert "sha256 abababababababab" in text
     assert "temperature:  71.5 C" in text
     assert "throttling:   under_voltage; since boot: under_voltage, throttled" in text
     assert "camera_busy: camera is busy" in text
@@ -140,9 +141,11 @@ def test_selftest_without_daemon(tmp_path, camera, capsys):
 
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "ok    models:" in out and "test photo: 1 face (emotion" in out
+    assert "ok    models:" in out
+    assert "test photo: 1 face (emotion" in out
     assert "ok    camera: camera:0 imx708: one 1280x720 frame, 1 face(s) found" in out
-    assert "ok    display:" in out and "showed red, green, blue and white bars" in out
+    assert "ok    display:" in out
+    assert "showed red, green, blue and white bars" in out
     assert "ok    buttons: GPIO17, GPIO27 and GPIO22 open, none stuck" in out
     assert camera.open_cameras == []
 

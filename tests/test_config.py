@@ -36,7 +36,7 @@ def test_values_are_read():
     assert config.buttons.next_pin == 5
 
 
-def test_out_of_range_names_file_line_key_value_and_range():
+def test_out_of_range_message():
     found = problems("[camera]\nwidth = 1280\nfps = 500.0\n")
 
     assert found == ["kiosk.toml:3: [camera] fps = 500.0: Input should be less than or equal to 60 "

@@ -1,9 +1,9 @@
 """The daemon in this process with the real kiosk, real models and faults injected.
 
-The daemon's loop runs in the test's main thread, as it does in the service
-(signals are only delivered there); a scenario thread watches its status over
-the real control socket, injects faults into the fake picamera2 and ends the
-run with a real SIGTERM.
+The daemon's loop runs in the test's main thread, as it does in the service,
+because signals are only delivered there. A scenario thread watches its status
+over the real control socket, injects faults into the fake picamera2 and ends
+the run with a real SIGTERM.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def status(daemon: Daemon) -> dict:
     return control.request("status", path=daemon.control.path)
 
 
-def test_camera_missing_shows_out_of_order_then_recovers(camera, config_file):
+def test_camera_missing_then_recovers(camera, config_file):
     cameras, camera.cameras = camera.cameras, []
     daemon = make_daemon(config_file)
     seen = {}
@@ -377,7 +377,7 @@ def test_sighup_reloads_and_rejects_invalid(camera, config_file, caplog):
     assert "did you mean 'fps'?" in message
 
 
-def test_screenshot_refused_during_session_unless_blurred(camera, config_file):
+def test_screenshot_needs_blur_during_session(camera, config_file):
     daemon = make_daemon(config_file)
     seen = {}
 
