@@ -69,5 +69,5 @@ clean:
 # Needs root, debootstrap and the network (Debian archive, PyPI); deploy/README.md has
 # the last measured run.
 deploy-test:
-	@command -v debootstrap >/dev/null || { echo "error: debootstrap is missing; run: sudo apt-get install debootstrap" >&2; exit 1; }
+	@command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null || { echo "error: make deploy-test needs debootstrap and systemd-nspawn; run: sudo apt-get install debootstrap systemd-container" >&2; exit 1; }
 	bash deploy/test-chroot.sh

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# End-to-end test of install.sh and the Ansible role in a Debian bookworm chroot
-# made with debootstrap: install, reinstall, keep an edited config, a failed
-# upgrade that rolls back, a good upgrade, rollback, an Ansible rollout with
-# the local connection, and uninstall.
+# End-to-end test of install.sh and the Ansible role in a Debian bookworm root
+# made with debootstrap. In a chroot: install, reinstall, keep an edited
+# config, a failed upgrade that rolls back, a good upgrade, rollback, and an
+# Ansible rollout with the local connection. Booted with systemd-nspawn: an
+# upgrade gated on READY and health, and a failed start that rolls back. Then
+# uninstall.
 #
-# Run it as root with `make deploy-test`. It needs debootstrap and network access
-# to the Debian archive and PyPI. The chroot has no systemd running and no
-# Raspberry Pi archive, so the installer runs with --no-start and
-# --no-pi-packages, and the selftest with the checks that need no camera,
-# screen or GPIO.
+# Run it as root with `make deploy-test`. It needs debootstrap, systemd-nspawn
+# (systemd-container) and network access to the Debian archive and PyPI. The
+# root has no camera, screen, GPIO or Raspberry Pi archive, so the installer
+# runs with --no-pi-packages, the selftest skips the hardware checks, and the
+# daemon replays a recorded video on a headless display.
 set -euo pipefail
 
 readonly PROGRAM=${0##*/}
@@ -26,6 +28,8 @@ readonly INSTALL_OPTIONS=(--no-pi-packages --no-start --selftest-args "$SELFTEST
 
 STARTED=$SECONDS
 CHECKS=0
+NSPAWN_PID=
+CONTAINER_PID=
 
 fail() {
     echo "$PROGRAM: FAILED: $*" >&2
@@ -68,6 +72,56 @@ unmount_chroot() {
     umount "$CHROOT/proc" 2>/dev/null || true
 }
 
+cleanup() {
+    if [[ -n $NSPAWN_PID ]] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+        kill "$NSPAWN_PID" || true
+        wait "$NSPAWN_PID" 2>/dev/null || true
+    fi
+    unmount_chroot
+}
+
+# Boot the chroot with systemd-nspawn, so systemd runs the unit for real: its
+# sandbox, Type=notify READY and the installer's health gate.
+boot_container() {
+    unmount_chroot
+    systemd-nspawn --quiet --register=no --keep-unit --machine=expression-portrait-test \
+        --directory="$CHROOT" --boot >"$WORK/container.log" 2>&1 &
+    NSPAWN_PID=$!
+    local attempt
+    for attempt in $(seq 30); do
+        CONTAINER_PID=$(pgrep -P "$NSPAWN_PID" -x systemd || true)
+        [[ -n $CONTAINER_PID ]] && break
+        sleep 1
+    done
+    [[ -n $CONTAINER_PID ]] || fail "systemd did not start in the container after $attempt s; see $WORK/container.log"
+    in_container systemctl is-system-running --wait >/dev/null || true
+}
+
+poweroff_container() {
+    in_container systemctl poweroff || true
+    wait "$NSPAWN_PID" || true
+    NSPAWN_PID=
+    CONTAINER_PID=
+    mount_chroot
+}
+
+in_container() {
+    nsenter --target "$CONTAINER_PID" --all -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LANG=C.UTF-8 PIP_CERT=/etc/ssl/certs/ca-certificates.crt "$@"
+}
+
+# Run a command in the container, keep its output for output_has, and show it.
+installed_in_container() {
+    local status=0
+    in_container "$@" >"$WORK/last.log" 2>&1 || status=$?
+    cat "$WORK/last.log"
+    return $status
+}
+
+status_healthy() {
+    in_container expression-portrait status --json | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["healthy"] is True else 1)'
+}
+
 # Copy the repository's release files into the chroot at /root/$1, with $2 as version.
 stage_source() {
     local name=$1 version=$2 target=$CHROOT/root/$1
@@ -99,6 +153,7 @@ output_has() {
 main() {
     [[ $(id -u) -eq 0 ]] || fail "run as root (debootstrap and chroot need it)"
     command -v debootstrap >/dev/null || fail "debootstrap is missing; run: apt-get install debootstrap"
+    command -v systemd-nspawn >/dev/null || fail "systemd-nspawn is missing; run: apt-get install systemd-container"
     [[ -f $REPO/deploy/config.toml ]] || fail "the sample config $REPO/deploy/config.toml is missing"
     mkdir -p "$WORK"
 
@@ -113,7 +168,7 @@ main() {
     unmount_chroot
     rm -rf "$CHROOT"
     cp -a "$BASE" "$CHROOT"
-    trap unmount_chroot EXIT
+    trap cleanup EXIT
     mount_chroot
     # A Raspberry Pi OS boot partition, for the console settings.
     mkdir -p "$CHROOT/boot/firmware"
@@ -126,10 +181,10 @@ main() {
     installed "$source/deploy/install.sh" install "${INSTALL_OPTIONS[@]}" || fail "install 1.0.0 exited $?"
     check "install reports installed" output_has "result: installed"
     check "current is 1.0.0" test "$(current_release)" = 1.0.0
-    check "unit installed" cmp -s "$REPO/deploy/systemd/expression-portrait.service" \
+    check "unit installed" cmp -s "$CHROOT$source/deploy/systemd/expression-portrait.service" \
         "$CHROOT/etc/systemd/system/expression-portrait.service"
     check "unit enabled" test -L "$CHROOT/etc/systemd/system/multi-user.target.wants/expression-portrait.service"
-    check "sample config installed" cmp -s "$REPO/deploy/config.toml" "$CHROOT/etc/expression-portrait/config.toml"
+    check "sample config installed" cmp -s "$CHROOT$source/deploy/config.toml" "$CHROOT/etc/expression-portrait/config.toml"
     check "user in hardware groups" bash -c "in_groups=\$(chroot '$CHROOT' id -nG expression-portrait); for g in video render gpio input; do [[ \" \$in_groups \" == *\" \$g \"* ]] || exit 1; done"
     check "consoleblank=0 on cmdline" grep -q " consoleblank=0" "$CHROOT/boot/firmware/cmdline.txt"
     check "cmdline stays one line" test "$(wc -l <"$CHROOT/boot/firmware/cmdline.txt")" -eq 1
@@ -210,6 +265,45 @@ EOF
         -e "{\"expression_portrait_install_options\": [\"--no-pi-packages\", \"--no-start\", \"--selftest-args\", \"$SELFTEST_ARGS\"]}" ||
         fail "ansible rollback failed"
     check "ansible rolled back to 1.0.0" test "$(current_release)" = 1.0.0
+
+    step "systemd: upgrade to 1.0.4 with READY and the health gate"
+    boot_container
+    # The kiosk replays a recorded face video on a headless display: the
+    # container has no camera and no screen, but everything else is real.
+    local video
+    video=$(in_container runuser -u expression-portrait -- env HOME=/var/lib/expression-portrait \
+        EXPRESSION_PORTRAIT_MEDIA_CACHE=/var/lib/expression-portrait/media \
+        /opt/expression-portrait/current/venv/bin/python -c \
+        'from expression_portrait import media; print(media.path("single_face.mp4"))') ||
+        fail "could not fetch the test video single_face.mp4"
+    mkdir -p "$CHROOT/etc/systemd/system/expression-portrait.service.d"
+    cat >"$CHROOT/etc/systemd/system/expression-portrait.service.d/replay.conf" <<EOF
+[Service]
+ExecStart=
+ExecStart=/opt/expression-portrait/current/venv/bin/expression-portrait run --replay $video --display headless
+EOF
+    source=$(stage_source src-1.0.4 1.0.4)
+    installed_in_container "$source/deploy/install.sh" upgrade --no-pi-packages --selftest-args "$SELFTEST_ARGS" ||
+        fail "upgrade to 1.0.4 under systemd exited $?; see journalctl in the container"
+    check "upgrade under systemd reports upgraded" output_has "result: upgraded"
+    check "installer saw status healthy" output_has "status --json reports healthy"
+    check "service active under systemd" in_container systemctl is-active --quiet expression-portrait
+    check "status --json reports healthy" status_healthy
+
+    step "systemd: a release whose daemon cannot start rolls back"
+    source=$(stage_source src-1.0.5 1.0.5)
+    printf '\nraise RuntimeError("this release cannot start")\n' >>"$CHROOT$source/device/expression_portrait/daemon.py"
+    status=0
+    installed_in_container "$source/deploy/install.sh" upgrade --no-pi-packages --selftest-args "$SELFTEST_ARGS" ||
+        status=$?
+    check "failed start exits 3" test "$status" -eq 3
+    check "failed start names READY" output_has "failed at: start (no READY=1 from the daemon)"
+    check "current is back on 1.0.4" test "$(current_release)" = 1.0.4
+    check "service active again" in_container systemctl is-active --quiet expression-portrait
+    check "status healthy after rollback" status_healthy
+    in_container journalctl -u expression-portrait --no-pager -n 30 >"$WORK/journal.log" 2>&1 || true
+    rm -rf "$CHROOT/etc/systemd/system/expression-portrait.service.d"
+    poweroff_container
 
     step "uninstall"
     installed /opt/expression-portrait/current/deploy/install.sh uninstall --no-start || fail "uninstall exited $?"
