@@ -321,14 +321,16 @@ def geometry_variants(measured_face, measured_fer_side: float) -> tuple[dict, di
     from expression_portrait.vision import align
 
     chosen = {"CANONICAL_FACE": align.CANONICAL_FACE.copy(), "FER_CROP_SIDE": align.FER_CROP_SIDE,
-              "FER_CROP_ORIGIN": align.FER_CROP_ORIGIN.copy(), "SUPERSAMPLE_FROM": align.SUPERSAMPLE_FROM}
+              "FER_CROP_ORIGIN": align.FER_CROP_ORIGIN.copy(), "SUPERSAMPLE_FROM": align.SUPERSAMPLE_FROM,
+              "FER_UPRIGHT": align.FER_UPRIGHT}
 
     def fer_side(side):
         centre = chosen["FER_CROP_ORIGIN"] + chosen["FER_CROP_SIDE"] / 2
         return {"FER_CROP_SIDE": side, "FER_CROP_ORIGIN": centre - side / 2}
 
     return {
-        f"chosen (symmetric canonical face, fer side {chosen['FER_CROP_SIDE']:.2f}, supersampled)": {},
+        f"chosen (symmetric canonical face, upright fer crop of side {chosen['FER_CROP_SIDE']:.2f}, supersampled)": {},
+        "fer crop turned with the face": {"FER_UPRIGHT": not chosen["FER_UPRIGHT"]},
         "canonical face as measured, not symmetrised": {"CANONICAL_FACE": measured_face},
         "no supersampling of chips": {"SUPERSAMPLE_FROM": float("inf")},
         f"fer crop side as measured ({measured_fer_side:.2f})": fer_side(measured_fer_side),

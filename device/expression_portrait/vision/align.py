@@ -2,14 +2,15 @@
 
 The four stable BlazeFace keypoints (both eyes, nose tip, mouth) are fitted by
 least squares to a canonical face, giving one frame-to-face similarity per face.
-Every chip style is a fixed scale and offset of that canonical face, so all heads
-share the fit and differ only in how much of the face their chip shows:
+Every chip is placed by that fit, so all heads share it and differ only in how
+much of the face their chip shows:
 
 - "dlib": the face chip of dlib's get_face_chip_details, which age and gender were
-  trained on. The canonical face is dlib's chip at padding 0, so padding ``p``
-  maps a canonical point c to (c + p) / (1 + 2 p) of the chip.
+  trained on, turned upright with the face. The canonical face is dlib's chip at
+  padding 0, so padding ``p`` maps a canonical point c to (c + p) / (1 + 2 p).
 - "fer": the looser square crop fer 25.10.3 takes around an OpenCV Haar box (the
-  box made square plus 10 pixels on each side), resized to 64x64 gray.
+  box made square plus 10 pixels on each side), resized to 64x64 gray. Like fer's,
+  it stays upright in the frame: the fit gives its centre and size, not its roll.
 
 The canonical positions below were measured, not guessed. tools/fidelity.py maps
 our keypoints through the reference pipelines' own chip transforms on the real
@@ -44,6 +45,11 @@ CANONICAL_FACE = np.array([
 # 1.60 agreed as often with fer's top emotion and came closer to fer's probabilities.
 FER_CROP_SIDE = 1.60
 FER_CROP_ORIGIN = np.array([0.5, 0.3444]) - FER_CROP_SIDE / 2
+
+# fer crops an upright square around the Haar box, so its chip keeps the frame's
+# vertical: the face's scale and position come from the fitted transform, its roll
+# does not. Turning the crop with the face agreed less often with fer's top emotion.
+FER_UPRIGHT = True
 
 # Chips whose source region is this many frame pixels per chip pixel or more are
 # supersampled (k x k bilinear samples averaged per chip pixel) against aliasing,
@@ -133,19 +139,31 @@ class FaceAligner:
                 # The same region at a multiple of this size: average blocks instead of sampling.
                 chip = larger.reduce(larger.width // spec.size)
             else:
-                # Compose frame -> face -> chip, then invert to sample each chip pixel's frame point.
-                frame_to_chip = self._chip_maps[spec] @ np.vstack([face, [0, 0, 1]])
-                chip = sample_chip(image, invert_affine(frame_to_chip), spec.size)
+                chip = sample_chip(image, self._chip_to_frame(face, spec), spec.size)
                 sampled[region] = chip
             chips[(spec, color)] = np.asarray(chip.convert("L") if color == "gray" else chip)
         return FaceChips(face, chips)
 
 
+    def _chip_to_frame(self, face: np.ndarray, spec: ChipSpec) -> np.ndarray:
+        """Return the 2x3 map from chip to frame coordinates for one face and chip spec."""
+        if spec.style == "fer" and FER_UPRIGHT:
+            # The same centre and scale as the aligned crop, without the roll.
+            face_to_frame = invert_affine(face)
+            centre = face_to_frame[:, :2] @ (FER_CROP_ORIGIN + FER_CROP_SIDE / 2) + face_to_frame[:, 2]
+            step = FER_CROP_SIDE / float(np.sqrt(abs(np.linalg.det(face[:, :2])))) / spec.size
+            half = step * spec.size / 2
+            return np.array([[step, 0.0, centre[0] - half], [0.0, step, centre[1] - half]])
+        # Compose frame -> face -> chip, then invert to sample each chip pixel's frame point.
+        return invert_affine(self._chip_maps[spec] @ np.vstack([face, [0, 0, 1]]))
+
+
 def sample_chip(image: Image.Image, chip_to_frame: np.ndarray, size: int) -> Image.Image:
     """Sample a size x size RGB chip bilinearly, supersampled when it shrinks the face a lot.
 
-    Pillow's affine transform maps continuous chip coordinates to continuous frame
-    coordinates exactly as warp.affine_grid does, and fills outside the frame with black.
+    Pillow's affine transform maps the continuous chip coordinate of each pixel centre
+    (x + 0.5, y + 0.5) through ``chip_to_frame`` to a continuous frame coordinate, and
+    fills outside the frame with black.
     """
     frame_pixels_per_chip_pixel = float(np.sqrt(abs(np.linalg.det(chip_to_frame[:, :2]))))
     factor = 1

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from expression_portrait.errors import ModelError
 from expression_portrait.models import ModelEntry, verify_file
 from expression_portrait.runtime import load_interpreter
 from expression_portrait.vision.types import Detection
-from expression_portrait.vision.warp import SamplingPlan, apply_sampling, block_mean, plan_sampling
 
 
 def _layer_scale(min_scale: float, max_scale: float, index: int, count: int) -> float:
@@ -132,8 +132,6 @@ class Letterbox:
     frame_size: tuple[int, int]  # (width, height) of the frame
     content_size: tuple[int, int]  # (width, height) of the scaled frame inside the input
     offset: tuple[int, int]  # (left, top) padding in input pixels
-    plan: SamplingPlan
-    supersample: int  # plan samples a supersample-times finer grid, averaged in blocks
 
     def to_frame(self, points: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
         """Map (..., 2) points normalised to the detector input back to frame pixels."""
@@ -144,10 +142,7 @@ class Letterbox:
         return (points * np.array([in_w, in_h], np.float32) - offset) * scale
 
 
-SUPERSAMPLE_FROM = 2.5
-
-
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _letterbox(frame_size: tuple[int, int], input_size: tuple[int, int]) -> Letterbox:
     width, height = frame_size
     in_w, in_h = input_size
@@ -156,15 +151,7 @@ def _letterbox(frame_size: tuple[int, int], input_size: tuple[int, int]) -> Lett
     content_h = min(in_h, max(1, round(height * scale)))
     left = (in_w - content_w) // 2
     top = (in_h - content_h) // 2
-    # MediaPipe samples the frame bilinearly with no antialiasing. Averaging 2x2
-    # bilinear samples per input pixel once the frame shrinks 2.5x or more found the
-    # sixth face of t1.jpg (score 0.54) that plain sampling missed (below 0.5).
-    factor = 2 if width / content_w >= SUPERSAMPLE_FROM else 1
-    xs = (np.arange(content_w * factor) + 0.5) * (width / (content_w * factor))
-    ys = (np.arange(content_h * factor) + 0.5) * (height / (content_h * factor))
-    grid_x, grid_y = np.meshgrid(xs, ys)
-    plan = plan_sampling((height, width, 3), grid_x, grid_y)
-    return Letterbox(frame_size, (content_w, content_h), (left, top), plan, factor)
+    return Letterbox(frame_size, (content_w, content_h), (left, top))
 
 
 class FaceDetector:
@@ -225,9 +212,12 @@ class FaceDetector:
             )
         return boxes[0]["index"], scores[0]["index"], int(boxes[0]["shape"][1])
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        """Find faces in a C-contiguous (H, W, 3) RGB uint8 frame, largest first."""
-        letterbox = self._prepare(rgb)
+    def detect(self, rgb: np.ndarray, image: Image.Image | None = None) -> list[Detection]:
+        """Find faces in a C-contiguous (H, W, 3) RGB uint8 frame, largest first.
+
+        ``image`` is the same frame as a Pillow image, if the caller has made one already.
+        """
+        letterbox = self._prepare(rgb, image)
 
         start = time.perf_counter()
         self._interpreter.set_tensor(self._input_index, self._input)
@@ -238,7 +228,7 @@ class FaceDetector:
 
         return self._decode(raw_boxes, logits, letterbox)
 
-    def _prepare(self, rgb: np.ndarray) -> Letterbox:
+    def _prepare(self, rgb: np.ndarray, image: Image.Image | None = None) -> Letterbox:
         height, width = rgb.shape[:2]
         letterbox = _letterbox((width, height), self.input_size)
         if letterbox is not self._last_letterbox:
@@ -248,8 +238,13 @@ class FaceDetector:
             self._last_letterbox = letterbox
         content_w, content_h = letterbox.content_size
         left, top = letterbox.offset
-        pixels = apply_sampling(rgb, letterbox.plan)
-        pixels = block_mean(pixels, letterbox.supersample)
+        # Shrinking averages each input pixel's whole area of the frame (a box filter), so
+        # small faces survive aliasing: it found the sixth face of t1.jpg (score 0.54), which
+        # MediaPipe's plain bilinear sampling scored below 0.5. Enlarging is bilinear.
+        if image is None:
+            image = Image.fromarray(rgb, "RGB")
+        resample = Image.BOX if content_w <= width else Image.BILINEAR
+        pixels = np.asarray(image.resize((content_w, content_h), resample), dtype=np.float32)
         mean = np.array(self.entry.input.mean, np.float32)
         region = self._input[0, top:top + content_h, left:left + content_w]
         np.subtract(pixels, mean, out=region)

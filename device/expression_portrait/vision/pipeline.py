@@ -85,13 +85,13 @@ class Pipeline:
             clock = now
 
         rgb = to_rgb(frame, color=color)
+        image = self.aligner.prepare(rgb)  # one Pillow copy serves detection and alignment
         lap("convert")
-        detections = self.detector.detect(rgb)
+        detections = self.detector.detect(rgb, image)
         invoke_ms = self.detector.last_invoke_ms
         lap("detect")
 
         faces = []
-        image = self.aligner.prepare(rgb) if detections else None
         for index, detection in enumerate(detections):
             if index >= self.settings.max_faces:
                 faces.append(FaceResult(detection=detection, track_id=None, heads={}))
