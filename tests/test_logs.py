@@ -153,3 +153,19 @@ def test_system_info_block():
     for label in ("expression-portrait", "board", "os", "python", "memory", "packages", "display driver", "camera"):
         assert f"  {label} " in text
     assert "numpy " in text
+
+
+def test_systemd_python_journal_handler():
+    journal = pytest.importorskip("systemd.journal", reason="systemd-python is not installed (apt install python3-systemd)")
+    sent = []
+    handler = journal.JournalHandler(SYSLOG_IDENTIFIER=logs.SYSLOG_IDENTIFIER,
+                                     sender_function=lambda MESSAGE, **fields: sent.append((MESSAGE, fields)))
+    setup_logging(LoggingSettings(journal="always"), environ={}, journal_handler=handler)
+
+    logging.getLogger("expression_portrait.test").error("camera %s", "busy", extra={"CAMERA_STATE": "busy"})
+
+    message, fields = sent[0]
+    assert message == "camera busy"
+    assert fields["PRIORITY"] == "3"
+    assert fields["SYSLOG_IDENTIFIER"] == "expression-portrait"
+    assert fields["CAMERA_STATE"] == "busy"

@@ -204,3 +204,14 @@ def test_watchdog_disabled_without_timeout(listener):
 
     assert not watchdog.enabled
     assert drain(sock) == []
+
+
+def test_systemd_python_sender(listener, monkeypatch):
+    pytest.importorskip("systemd.daemon", reason="systemd-python is not installed (apt install python3-systemd)")
+    path, sock = listener
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+
+    notifier = Notifier(use_systemd=True)
+
+    assert notifier.ready("camera ok")
+    assert receive(sock) == "READY=1\nSTATUS=camera ok"
