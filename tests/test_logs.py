@@ -54,7 +54,9 @@ def test_stderr_outside_systemd():
     assert not line.startswith("<")
 
 
-def test_stderr_under_systemd_has_priority_prefix():
+def test_stderr_under_systemd_has_priority_prefix(monkeypatch):
+    # Without systemd-python, journald still reads stderr and its "<N>" priority prefixes.
+    monkeypatch.setattr(logs, "_journal_handler", lambda: None)
     stream = io.StringIO()
     setup_logging(LoggingSettings(), stream=stream, environ={"JOURNAL_STREAM": "8:1234"})
     log = logging.getLogger("expression_portrait.test")
