@@ -51,9 +51,11 @@ def test_demo_reaches_real_verdict(tmp_path, capsys, monkeypatch):
     assert verdict.heads["gender"].labels == ("female", "male")
     assert verdict.frames_used >= 1
     height, width = verdict.frame.shape[:2]
-    x0, y0, x1, y1 = verdict.face.detection.box
-    assert 0 <= x0 < x1 <= width + 1
-    assert 0 <= y0 < y1 <= height + 1
+    # The detector's box may reach past the frame edge (a chin below it); its centre may not.
+    cx, cy = verdict.face.detection.center
+    assert 0 <= cx <= width
+    assert 0 <= cy <= height
+    assert verdict.face.detection.width > 0.1 * width
     assert verdict.face.chips["emotion"].shape == (64, 64)
     assert verdict.face.chips["gender"].shape == (32, 32, 3)
     assert result.target in EMOTION_LABELS

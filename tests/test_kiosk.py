@@ -146,14 +146,15 @@ def test_screenshot_from_another_thread_runs_in_loop(tmp_path, pipeline):
 def test_no_camera_frames_shows_out_of_order_then_recovers(tmp_path, pipeline):
     kiosk, frames = make_kiosk(tmp_path, pipeline, no_frame_seconds=1)
 
-    run_for(kiosk, 1.5)  # the source was never started: no frame arrives
+    # The source was never started, so no frame arrives.
+    run_for(kiosk, 15, until=lambda k: k.flow.state == State.OUT_OF_ORDER)
     assert kiosk.flow.state == State.OUT_OF_ORDER
     assert kiosk.flow.out_of_order_reason == "camera"
     assert not any(frames)
 
     kiosk.source.start()
     try:
-        run_for(kiosk, 5, until=lambda k: k.flow.state == State.ATTRACT)
+        run_for(kiosk, 15, until=lambda k: k.flow.state == State.ATTRACT)
     finally:
         kiosk.source.stop()
     assert kiosk.flow.state == State.ATTRACT
