@@ -222,3 +222,50 @@ def test_headless_needs_explicit_output_dir():
     with pytest.raises(ValidationError, match="output_dir"):
         DisplaySettings(sink="headless")
     assert DisplaySettings().sink == "auto"
+
+
+def test_operator_race_head_replaces_not_estimated(tmp_path, face_photo):
+    """An extra head named race in the manifest shows its answer and gets its own page."""
+    import json
+    import shutil
+
+    from expression_portrait.models import default_models_dir
+    from expression_portrait.ui.screens import extra_heads_from_manifest
+    from expression_portrait.vision.aggregate import CaptureAggregator
+    from expression_portrait.vision.pipeline import Pipeline
+
+    source = default_models_dir()
+    manifest = json.loads((source / "manifest.json").read_text())
+    for entry in manifest["models"].values():
+        shutil.copy(source / entry["file"], tmp_path / entry["file"])
+    # The gender model's file under another name and labels stands in for an operator's model.
+    race = json.loads(json.dumps(manifest["models"]["gender"]))
+    race.update(title="Race (operator)", dataset="Operator test set",
+                training_data="An operator's description of the training data, with its source.")
+    race["outputs"]["labels"] = ["group a", "group b"]
+    manifest["models"]["race"] = race
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+
+    pipeline = Pipeline.from_manifest(tmp_path)
+    extra = extra_heads_from_manifest(pipeline.manifest)
+    aggregator = CaptureAggregator(1)
+    aggregator.add(pipeline.analyze(face_photo), face_photo)
+    verdict = aggregator.verdict()
+    content = BUNDLE["en"]
+    pages = session_pages(content, extra)
+    renderer = Renderer(Fonts())
+
+    assert [head.name for head in extra] == ["race"]
+    assert verdict.heads["race"].labels == ("group a", "group b")
+    for size in SUPPORTED_RESOLUTIONS:
+        canvas = renderer.draw(View(State.VERDICT, content, verdict=verdict, pages=pages,
+                                    target="happy"), pygame.Surface(size), strict=True)
+        keys = {what for _, what in canvas.drawn}
+        assert "strings.race_line" not in keys
+        assert "strings.extra_line" in keys
+        page = [p.id for p in pages].index("extra:race")
+        canvas = renderer.draw(View(State.EXPLANATIONS, content, verdict=verdict, pages=pages,
+                                    page=page), pygame.Surface(size), strict=True)
+        keys = {what for _, what in canvas.drawn}
+        assert "manifest race.training_data" in keys
+        assert canvas.outside() == []

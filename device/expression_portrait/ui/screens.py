@@ -21,7 +21,7 @@ ContentError naming the file and key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +68,8 @@ def extra_heads_from_manifest(manifest: Any) -> list[ExtraHead]:
     for entry in manifest.heads():
         if entry.name in CORE_HEADS:
             continue
-        source = entry.raw.get("source", {}) if isinstance(entry.raw, dict) else {}
+        source = entry.raw.get("source") if isinstance(entry.raw, Mapping) else None
+        source = source if isinstance(source, Mapping) else {}
         source_text = ", ".join(str(source[k]) for k in ("attribution", "upstream") if source.get(k))
         heads.append(ExtraHead(entry.name, entry.title, entry.dataset, entry.training_data,
                                source_text, tuple(entry.labels)))
