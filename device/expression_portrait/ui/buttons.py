@@ -32,7 +32,7 @@ KEYS = {
 
 
 def is_quit(event: pygame.event.Event) -> bool:
-    """Return whether the event asks the program to quit, e.g. a closed window."""
+    """Return whether the event is a request to quit, e.g. a closed window."""
     return event.type == pygame.QUIT
 
 
@@ -59,7 +59,8 @@ class GpioButtons:
         common = {"pull_up": settings.pull_up, "bounce_time": bounce, "pin_factory": pin_factory}
         self._on_press = on_press
         self._held = False
-        # Strong references: gpiozero keeps callbacks weakly, so a dropped Button stops firing.
+        # Strong references: gpiozero's pins hold their devices weakly, so a Button that is
+        # garbage-collected stops firing.
         self.next = Button(settings.next_pin, **common)
         try:
             self.back = Button(settings.back_pin, **common)

@@ -1,6 +1,6 @@
 """Load and check the curator-editable text of the kiosk, one TOML file per language.
 
-A language file has four tables:
+A language file has these tables:
 
 - ``[meta]``: ``language`` (the code, matching the file name) and ``name`` (as
   shown on the language hint, in that language);
