@@ -152,3 +152,33 @@ def test_restart_applies_new_settings(system):
 
     assert frame.display.shape == (180, 320, 3)
     assert system.open_cameras == []
+
+
+class HangingSource:
+    """A camera that fails and then hangs for 3 s when closed, as libcamera can."""
+
+    name = "camera:hanging"
+
+    def start(self):
+        pass
+
+    def read(self, timeout):
+        from expression_portrait.errors import CameraError
+
+        raise CameraError("Camera frontend has timed out!")
+
+    def stop(self):
+        time.sleep(3)
+
+
+def test_hanging_close_does_not_block_reader():
+    source = SupervisedSource(HangingSource, stall_timeout=1, retry_initial=10, retry_max=10)
+    source.start()
+
+    started = time.monotonic()
+    assert source.read(0.0) is None
+    elapsed = time.monotonic() - started
+    source._stop.set()
+
+    assert elapsed < 0.5
+    assert source.state == "failed"

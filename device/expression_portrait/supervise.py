@@ -155,10 +155,9 @@ class SupervisedSource:
             if self._source is not source:
                 return  # another thread already handled this source's fault
             self._source = None
-        try:
-            source.stop()
-        except Exception as exc:  # the source is broken already; closing it must not stop recovery
-            log.warning("closing the failed camera raised: %s", exc)
+        # read() runs in the display loop, and closing a hung camera can block in libcamera,
+        # so the broken source is closed in a thread of its own while the screen goes on.
+        threading.Thread(target=_close_quietly, args=(source,), name="camera-close", daemon=True).start()
         self._schedule_retry(kind, message)
 
     def _schedule_retry(self, kind: str, message: str) -> None:
@@ -204,3 +203,10 @@ class SupervisedSource:
         if source is not None and hasattr(source, "describe"):
             described.update({k: v for k, v in source.describe().items() if k not in described})
         return described
+
+
+def _close_quietly(source: FrameSource) -> None:
+    try:
+        source.stop()
+    except Exception as exc:  # the source is broken already; closing it must not stop recovery
+        log.warning("closing the failed camera raised: %s", exc)
