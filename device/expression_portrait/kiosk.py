@@ -148,6 +148,8 @@ class Kiosk:
         self._seen_sequence = 0
         self._display_fps = 0.0
         self._last_step: float | None = None
+        settings = self.display_settings
+        self._screen_size = (settings.width or 1920, settings.height or 1080)  # until the display opens
         self._auto_reason = ""
         self._manual_reason = ""
         self._previous_state = self.flow.state
@@ -253,6 +255,7 @@ class Kiosk:
 
                 self.sink = open_sink(self.display_settings)
             self.surface = self.sink.open()
+            self._screen_size = self.surface.get_size()
             self._check_fit(self.content)
         if self._worker is None:
             self._worker = threading.Thread(target=self._analyse_loop, name="kiosk-analysis",
@@ -270,6 +273,7 @@ class Kiosk:
             self._buttons = None
         if self.sink is not None:
             self.sink.close()
+        self.surface = None  # a later run() opens the sink again
         self._loop_thread = None
 
     def _take_camera_frame(self) -> bool:
@@ -477,8 +481,7 @@ class Kiosk:
                 "a visitor is being analysed; take the screenshot with faces blurred, or wait "
                 "until nobody is in front of the camera"
             )
-        size = self.surface.get_size() if self.surface is not None else (1920, 1080)
-        surface = new_surface(size)
+        surface = new_surface(self._screen_size)
         self.renderer.draw(self._view(blur=blur_faces), surface)
         return png_bytes(surface)
 
