@@ -112,6 +112,7 @@ def run_configuration(threads: int, size: tuple[int, int]) -> dict:
         "glue_share_p50": float(np.median(glue)),
         "glue_share_total": float((totals - invokes).sum() / totals.sum()),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "load_average_1min": os.getloadavg()[0],  # other work on the machine, at the end of the run
     }
 
 
@@ -158,7 +159,8 @@ def runtimes() -> list[tuple[str, str, dict[str, str]]]:
     return found
 
 
-def write_markdown(results: list[dict], references: dict | None, missing: list[str]) -> str:
+def write_markdown(results: list[dict], references: dict | None, missing: list[str],
+                   load: tuple[float, float]) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -170,19 +172,24 @@ def write_markdown(results: list[dict], references: dict | None, missing: list[s
         "first. Each configuration runs in its own process. Other work on the machine slows the "
         "numbers; they are medians (p50) and 95th percentiles (p95) in milliseconds.",
         "",
+        f"Load: the 1-minute load average was {load[0]:.1f} when the run started and {load[1]:.1f} "
+        f"when it ended, on {os.cpu_count()} CPUs. A load above the CPU count means other processes "
+        "competed for the CPU, so every time below is longer than on an idle machine.",
+        "",
     ]
     if missing:
         lines += [f"Not measured: {'; '.join(missing)}.", ""]
 
     lines += ["## Whole frame", "",
               "| runtime | threads | frame size | frames | frame p50 | frame p95 | fps | glue (p50 of frames) | "
-              "glue (share of all time) | peak RSS MB |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "glue (share of all time) | peak RSS MB | load after |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(
             f"| {r['runtime']} | {r['threads']} | {r['size'][0]}x{r['size'][1]} | {r['frames']} | "
             f"{r['frame_ms']['p50']:.2f} | {r['frame_ms']['p95']:.2f} | {r['fps']:.0f} | "
-            f"{100 * r['glue_share_p50']:.0f} % | {100 * r['glue_share_total']:.0f} % | {r['peak_rss_mb']:.0f} |")
+            f"{100 * r['glue_share_p50']:.0f} % | {100 * r['glue_share_total']:.0f} % | {r['peak_rss_mb']:.0f} | "
+            f"{r.get('load_average_1min', float('nan')):.1f} |")
 
     stage_names = ["convert", "detect", "align", "emotion", "age", "gender", "track", "aggregate", "invoke"]
     lines += ["", "## Per stage (p50 / p95 ms)", "",
@@ -240,7 +247,16 @@ def _cpu_name() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark the face pipeline and write docs/benchmarks.md.")
     parser.add_argument("--configuration", metavar="THREADS,WIDTH,HEIGHT", help=argparse.SUPPRESS)
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite docs/benchmarks.md from docs/benchmarks.json")
     args = parser.parse_args(argv)
+
+    if args.render:
+        stored = json.loads((DOCS / "benchmarks.json").read_text())
+        load = tuple(stored.get("load_average_1min") or (float("nan"), float("nan")))
+        (DOCS / "benchmarks.md").write_text(
+            write_markdown(stored["results"], stored["references"], stored["not_measured"], load))
+        return 0
 
     if args.configuration:
         threads, width, height = (int(v) for v in args.configuration.split(","))
@@ -248,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     results, missing = [], []
+    load_at_start = os.getloadavg()[0]
     if not (ROOT / ".venv-tflite" / "bin" / "python").exists():
         missing.append("tflite-runtime (no .venv-tflite; run `make test RUNTIME=tflite` first)")
     for label, python, env in runtimes():
@@ -267,10 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     if references is None:
         missing.append("reference pipelines (no .venv-fidelity; run `make fidelity` first)")
 
+    load = (load_at_start, os.getloadavg()[0])
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmarks.json").write_text(json.dumps({"results": results, "references": references,
-                                                      "not_measured": missing}, indent=2) + "\n")
-    (DOCS / "benchmarks.md").write_text(write_markdown(results, references, missing))
+                                                      "not_measured": missing, "load_average_1min": load},
+                                                     indent=2) + "\n")
+    (DOCS / "benchmarks.md").write_text(write_markdown(results, references, missing, load))
     print(f"wrote {DOCS / 'benchmarks.md'} and {DOCS / 'benchmarks.json'}")
     return 0
 
