@@ -82,8 +82,9 @@ def run_sessions(daemon: DaemonProcess, screenshot: Path) -> set[str]:
     daemon.wait_message("READY=1", timeout=90)
     states: set[str] = set()
     refused = ""
-    end = time.monotonic() + 60
-    while time.monotonic() < end and "explanations" not in states:
+    required = {"prompt", "countdown", "capture", "verdict", "explanations"}
+    end = time.monotonic() + 90
+    while time.monotonic() < end and not required <= states:
         state = daemon.request("status")["kiosk"]["state"]
         states.add(state)
         if state == "verdict" and not screenshot.exists():
@@ -94,7 +95,7 @@ def run_sessions(daemon: DaemonProcess, screenshot: Path) -> set[str]:
                                     "--socket", str(daemon.socket_path)], capture_output=True, text=True, timeout=30)
             assert taken.returncode == 0, taken.stderr
         time.sleep(0.1)
-    assert {"prompt", "countdown", "capture", "verdict", "explanations"} <= states, (states, daemon.stderr())
+    assert required <= states, (states, daemon.stderr())
     assert "a visitor is being analysed" in refused
     assert screenshot.read_bytes().startswith(b"\x89PNG")
     return states
