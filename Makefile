@@ -16,8 +16,11 @@ else
 $(error RUNTIME=$(RUNTIME) is not known: use RUNTIME=litert or RUNTIME=tflite)
 endif
 
+# Extra groups from setup.cfg; CI adds `systemd` (systemd-python, built against libsystemd-dev).
+EXTRAS ?= test,bench
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(RUNTIME)
+comma := ,
+STAMP := $(VENV)/.installed-$(RUNTIME)-$(subst $(comma),-,$(EXTRAS))
 PYTEST_ARGS ?=
 
 .PHONY: all venv demo test lint bench models fidelity deploy-test clean check-system media
@@ -30,11 +33,15 @@ check-system:
 		{ echo "error: $(PYTHON) is older than 3.11; install python3 (3.11 to 3.13)" >&2; exit 1; }
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
 		{ echo "error: $(PYTHON) cannot create virtualenvs; run: sudo apt-get install python3-venv" >&2; exit 1; }
+ifneq (,$(findstring systemd,$(EXTRAS)))
+	@pkg-config --exists libsystemd 2>/dev/null && command -v gcc >/dev/null || \
+		{ echo "error: EXTRAS=systemd builds systemd-python; run: sudo apt-get install gcc pkg-config libsystemd-dev python3-dev" >&2; exit 1; }
+endif
 
 $(STAMP): setup.cfg pyproject.toml | check-system
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade pip
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test,bench,$(RUNTIME)]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[$(EXTRAS),$(RUNTIME)]'
 	@touch $@
 
 venv: $(STAMP)
