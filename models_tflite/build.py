@@ -247,6 +247,13 @@ class ChipSet:
     def __len__(self) -> int:
         return len(self.origin)
 
+    def digest(self) -> str:
+        """Return a sha256 over every chip's pixels, to tell whether two builds calibrated alike."""
+        digest = hashlib.sha256()
+        for array in (self.emotion, self.age, self.gender):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
     def save(self, path: Path) -> None:
         np.savez_compressed(path, emotion=self.emotion, age=self.age, gender=self.gender, origin=np.array(self.origin))
 
@@ -646,7 +653,7 @@ def compare(name: str, reference: np.ndarray, candidate: np.ndarray) -> dict[str
         drift = np.abs(reference @ ages - candidate @ ages)
         figures["age_mean_abs_drift_years"] = float(drift.mean())
         figures["age_max_abs_drift_years"] = float(drift.max())
-    return figures
+    return {key: round(value, 6) if isinstance(value, float) else value for key, value in figures.items()}
 
 
 def passes(name: str, figures: dict[str, float]) -> bool:
@@ -744,7 +751,8 @@ def detector_entry(name: str, source: SourceFile, ssd: dict, min_score: float) -
     }
 
 
-def attribute_entries(choices: dict[str, str], figures: dict[str, dict], calibration_note: str) -> dict:
+def attribute_entries(choices: dict[str, str], figures: dict[str, dict], calibration_note: str,
+                      calibration_digest: str) -> dict:
     """Manifest entries of the three attribute heads, for the chosen variant of each."""
     entries = {
         "emotion": {
@@ -788,6 +796,8 @@ def attribute_entries(choices: dict[str, str], figures: dict[str, dict], calibra
             scheme = "float32 (the quantized variants were rejected; see FIDELITY.md)"
             calibration = "none"
         entry["quantization"] = {"scheme": scheme, "calibration": calibration}
+        if variant == "int8":
+            entry["quantization"]["calibration_chips_sha256"] = calibration_digest
         entry["fidelity"] = figures[name][variant]
     return entries
 
@@ -822,7 +832,8 @@ def write_fidelity_report(report: dict) -> Path:
         "and relit at 0.7x and 1.3x brightness).",
         f"Calibration set: {report['calibration_chips']} other chips (every other sampled video frame, "
         "with the same augmentations); no face of the fidelity set was used for calibration.",
-        f"Chips cut by: {report['chip_cutter']}.",
+        f"Chips cut by: {report['chip_cutter']}, at commit {report['device_revision']}; "
+        f"calibration chips sha256 {report['calibration_digest']}.",
         "",
         "Reference: the float source model (Keras for emotion, onnxruntime on the ONNX files for age "
         "and gender). Each TFLite variant runs on LiteRT. Thresholds: top-1 agreement at least "
@@ -875,13 +886,33 @@ def write_fidelity_report(report: dict) -> Path:
         "",
         "## Reproducibility",
         "",
-        "Each build compares its files with the manifest.json it replaces:",
+        "Each build compares its files with the manifest.json it replaces. The int8 files depend on the "
+        "calibration chips, so a change to the device's detector or aligner changes them too:",
         "",
     ] + [f"- {line}" for line in report["reproducibility"]]
     lines += ["", "## Notes", ""] + [f"- {note}" for note in report["notes"]]
     path = HERE / "FIDELITY.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+# The device files whose behaviour decides the calibration chips.
+CHIP_CODE = (
+    "device/expression_portrait/vision", "device/expression_portrait/decode.py",
+    "device/expression_portrait/models.py", "device/expression_portrait/runtime.py",
+)
+
+
+def device_code_revision() -> str:
+    """Return the git commit of the device code that cut the chips, marked if it has local changes."""
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", *CHIP_CODE],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{commit} with uncommitted changes in {', '.join(CHIP_CODE)}" if dirty else commit
 
 
 def machine_notes() -> list[str]:
@@ -1028,10 +1059,11 @@ def install_models(variants: dict, measured: dict, calibration: ChipSet) -> dict
     models = {
         "detector_short_range": detector_entry("detector_short_range", DETECTOR_SHORT, SSD_SHORT, 0.5),
         "detector_full_range": detector_entry("detector_full_range", DETECTOR_FULL, SSD_FULL, 0.6),
-        **attribute_entries(choices, figures, calibration_note),
+        **attribute_entries(choices, figures, calibration_note, calibration.digest()),
     }
     written = json.loads(write_manifest(models).read_text(encoding="utf-8"))["models"]
     current = {entry["file"]: entry["sha256"] for entry in written.values()}
+    current["calibration chips"] = calibration.digest()
     return {"choices": choices, "reasons": reasons, "verdicts": verdicts,
             "reproducibility": compare_hashes(previous, current)}
 
@@ -1042,7 +1074,12 @@ def previous_hashes() -> dict[str, str]:
         entries = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))["models"]
     except (OSError, ValueError, KeyError):
         return {}
-    return {entry["file"]: entry["sha256"] for entry in entries.values() if "file" in entry and "sha256" in entry}
+    hashes = {entry["file"]: entry["sha256"] for entry in entries.values() if "file" in entry and "sha256" in entry}
+    for entry in entries.values():
+        digest = entry.get("quantization", {}).get("calibration_chips_sha256")
+        if digest:
+            hashes["calibration chips"] = digest
+    return hashes
 
 
 def compare_hashes(previous: dict[str, str], current: dict[str, str]) -> list[str]:
@@ -1052,7 +1089,7 @@ def compare_hashes(previous: dict[str, str], current: dict[str, str]) -> list[st
     lines = []
     for file, sha256 in current.items():
         if file not in previous:
-            lines.append(f"{file}: new in this build (the earlier build chose another variant).")
+            lines.append(f"{file}: new in this build (the earlier build chose another variant or recorded no hash).")
         elif previous[file] == sha256:
             lines.append(f"{file}: identical sha256 to the earlier build.")
         else:
@@ -1098,6 +1135,7 @@ def build_all(args: argparse.Namespace) -> int:
         "machine": measured["machine"], "runtimes": measured["runtimes"],
         "fidelity_chips": len(fidelity), "fidelity_faces": faces, "calibration_chips": len(calibration),
         "chip_cutter": CHIP_CUTTER, "fidelity": measured["figures"], "sizes": sizes,
+        "device_revision": device_code_revision(), "calibration_digest": calibration.digest(),
         "speed": measured["speed"], **chosen, "notes": list(REPORT_NOTES) + machine_notes(),
     }
     write_fidelity_report(report)
