@@ -301,6 +301,19 @@ EOF
     check "current is back on 1.0.4" test "$(current_release)" = 1.0.4
     check "service active again" in_container systemctl is-active --quiet expression-portrait
     check "status healthy after rollback" status_healthy
+
+    step "systemd: Ansible rollout of 1.0.3 gated on status --json"
+    source=/root/src-1.0.3
+    installed_in_container env ANSIBLE_CONFIG="$source/deploy/ansible/ansible.cfg" \
+        /opt/ansible-test/bin/ansible-playbook -i /root/inventory.yml "$source/deploy/ansible/rollout.yml" \
+        -e expression_portrait_source="$source" \
+        -e "{\"expression_portrait_install_options\": [\"--no-pi-packages\", \"--selftest-args\", \"$SELFTEST_ARGS\"]}" ||
+        fail "ansible rollout of 1.0.3 under systemd failed"
+    check "ansible health gate passed" output_has "Wait for status --json to report healthy"
+    check "ansible recap has no failures under systemd" output_has "failed=0"
+    check "ansible gate needed no rescue" output_has "rescued=0"
+    check "current is 1.0.3 under systemd" test "$(current_release)" = 1.0.3
+    check "status healthy after the rollout" status_healthy
     in_container journalctl -u expression-portrait --no-pager -n 30 >"$WORK/journal.log" 2>&1 || true
     rm -rf "$CHROOT/etc/systemd/system/expression-portrait.service.d"
     poweroff_container
