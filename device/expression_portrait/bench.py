@@ -34,6 +34,10 @@ SIZES = ((640, 480), (1280, 720))
 THREADS = (1, 4)
 WARMUP = 20
 REFERENCE_FRAMES = 100
+# A configuration stops after this long even if frames remain: tflite-runtime 2.14 with
+# more threads than free CPUs took over a second per frame here, which would run for hours.
+MAX_SECONDS = 240.0
+MIN_FRAMES = 500
 TARGET_P50_MS = 3.0
 TARGET_GLUE = 0.30
 
@@ -87,7 +91,10 @@ def run_configuration(threads: int, size: tuple[int, int]) -> dict:
 
     stages: dict[str, list[float]] = {}
     faces = []
+    deadline = time.monotonic() + MAX_SECONDS
     for frame in iter_bench_frames(size):
+        if time.monotonic() > deadline:
+            break
         result = pipeline.analyze(frame)
         start = time.perf_counter()
         aggregator.add(result, frame)
@@ -172,9 +179,9 @@ def write_markdown(results: list[dict], references: dict | None, missing: list[s
         "first. Each configuration runs in its own process. Other work on the machine slows the "
         "numbers; they are medians (p50) and 95th percentiles (p95) in milliseconds.",
         "",
-        f"Load: the 1-minute load average was {load[0]:.1f} when the run started and {load[1]:.1f} "
-        f"when it ended, on {os.cpu_count()} CPUs. A load above the CPU count means other processes "
-        "competed for the CPU, so every time below is longer than on an idle machine.",
+        f"Load: the 1-minute load average was {_load_text(load[0])} when the run started and "
+        f"{_load_text(load[1])} when it ended, on {os.cpu_count()} CPUs. A load above the CPU count "
+        "means other processes competed for the CPU, so every time below is longer than on an idle machine.",
         "",
     ]
     if missing:
@@ -189,7 +196,14 @@ def write_markdown(results: list[dict], references: dict | None, missing: list[s
             f"| {r['runtime']} | {r['threads']} | {r['size'][0]}x{r['size'][1]} | {r['frames']} | "
             f"{r['frame_ms']['p50']:.2f} | {r['frame_ms']['p95']:.2f} | {r['fps']:.0f} | "
             f"{100 * r['glue_share_p50']:.0f} % | {100 * r['glue_share_total']:.0f} % | {r['peak_rss_mb']:.0f} | "
-            f"{r.get('load_average_1min', float('nan')):.1f} |")
+            f"{_load_text(r.get('load_average_1min'))} |")
+
+    stopped = [r for r in results if r["frames"] < MIN_FRAMES]
+    if stopped:
+        lines += ["", "Stopped by the time limit of {:.0f} s per configuration, so measured on fewer than "
+                  "{} frames: {}.".format(MAX_SECONDS, MIN_FRAMES, "; ".join(
+                      f"{r['runtime']} {r['threads']} thread(s) {r['size'][0]}x{r['size'][1]} ({r['frames']} frames)"
+                      for r in stopped))]
 
     stage_names = ["convert", "detect", "align", "emotion", "age", "gender", "track", "aggregate", "invoke"]
     lines += ["", "## Per stage (p50 / p95 ms)", "",
@@ -234,6 +248,10 @@ def write_markdown(results: list[dict], references: dict | None, missing: list[s
     return "\n".join(lines) + "\n"
 
 
+def _load_text(value: float | None) -> str:
+    return "not recorded" if value is None or value != value else f"{value:.1f}"
+
+
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -274,8 +292,9 @@ def main(argv: list[str] | None = None) -> int:
                 command = [python, "-m", "expression_portrait.bench", "--configuration", f"{threads},{size[0]},{size[1]}"]
                 done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, **env))
                 if done.returncode != 0:
-                    missing.append(f"{label} {threads} thread(s) {size[0]}x{size[1]} failed: "
-                                   f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+                    errors = [line for line in done.stderr.splitlines() if "Error" in line]
+                    missing.append(f"{label} {threads} thread(s) {size[0]}x{size[1]} failed with exit "
+                                   f"status {done.returncode}" + (f": {errors[-1]}" if errors else ""))
                     continue
                 results.append(json.loads(done.stdout.strip().splitlines()[-1]))
 
