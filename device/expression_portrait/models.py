@@ -46,7 +46,7 @@ class ChipSpec:
 
     style: str  # "dlib" (landmark-aligned face chip) or "fer" (looser grayscale crop)
     size: int  # chip width and height in pixels
-    padding: float  # dlib padding: extra border as a fraction of the face size
+    padding: float  # dlib: extra border as a fraction of the face size; "fer" chips ignore it
 
 
 @dataclass(frozen=True)
