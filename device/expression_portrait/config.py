@@ -102,14 +102,25 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
     """
     explicit = path is not None
     file = Path(path) if explicit else default_path()
-    if not file.exists():
+    try:
+        found = file.exists()
+    except OSError as exc:  # e.g. a folder this user may not enter
+        raise _config_error([f"{file}: cannot read the config file: {exc.strerror}; run with sudo "
+                             "or give a file this user may read"]) from exc
+    if not found:
         if explicit or CONFIG_ENV in os.environ:
             raise _config_error([f"{file}: config file not found"])
         return LoadedConfig(Config(), None)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _config_error([f"{file}: cannot read the config file: {exc}"]) from exc
+        # utf-8-sig also accepts the byte order mark some Windows editors write.
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _config_error([f"{file}: not UTF-8 text ({exc}); save the config file as UTF-8"]) from exc
+    except IsADirectoryError as exc:
+        raise _config_error([f"{file}: is a folder, not a config file; give the path of the .toml file"]) from exc
+    except OSError as exc:
+        raise _config_error([f"{file}: cannot read the config file: {exc.strerror}; run with sudo "
+                             "or give a file this user may read"]) from exc
     return LoadedConfig(parse_config(text, file), file)
 
 

@@ -34,6 +34,7 @@ DEFAULT_SOCKET = "/run/expression-portrait/control.sock"
 SOCKET_ENV = "EXPRESSION_PORTRAIT_SOCKET"
 SOCKET_MODE = 0o660
 MAX_REQUEST_BYTES = 64 * 1024
+MAX_DISCARD_BYTES = 16 * 1024 * 1024
 
 Handler = Callable[[dict[str, Any]], Any]
 
@@ -131,9 +132,12 @@ class ControlServer:
 
     def _answer(self, connection: socket.socket, stream: Any) -> None:
         connection.settimeout(10)
+        line = stream.readline(MAX_REQUEST_BYTES + 1)
         try:
-            request = _decode_request(stream.readline(MAX_REQUEST_BYTES + 1))
+            request = _decode_request(line)
         except ControlError as exc:
+            if len(line) > MAX_REQUEST_BYTES:
+                _discard_rest_of_line(stream)
             _send(stream, {"ok": False, "error": str(exc)})
             return
         command = request["command"]
@@ -176,13 +180,29 @@ class ControlServer:
         log.info("control socket closed")
 
 
+def _discard_rest_of_line(stream: Any) -> None:
+    """Read an overlong request to its end, so closing the socket does not reset it.
+
+    A Unix socket closed with unread input resets the connection, and the client
+    then loses the error sent just before. At most MAX_DISCARD_BYTES are read.
+    """
+    discarded = 0
+    while discarded < MAX_DISCARD_BYTES:
+        chunk = stream.readline(MAX_REQUEST_BYTES)
+        discarded += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return
+
+
 def _decode_request(line: bytes) -> dict[str, Any]:
     if len(line) > MAX_REQUEST_BYTES:
         raise ControlError(f"request longer than {MAX_REQUEST_BYTES} bytes")
     try:
         request = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ControlError(f"request is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and integers longer than
+        # Python's digit limit; RecursionError covers arrays nested thousands deep.
+        raise ControlError(f"request is not JSON that this daemon accepts: {exc}") from exc
     if not isinstance(request, dict) or not isinstance(request.get("command"), str):
         raise ControlError('request must be a JSON object with a "command" string')
     return request
@@ -258,7 +278,7 @@ def stream_events(command: str, *, path: str | os.PathLike[str] | None = None, *
             line = stream.readline()
             if not line:
                 return
-            message = json.loads(line)
+            message = _parse_reply(line, path)
             if not message.get("ok"):
                 raise ControlError(f"the kiosk daemon rejected {command!r}: {message.get('error')}")
             yield message.get("event")
@@ -272,7 +292,15 @@ def _read_reply(stream: Any, path: Path) -> dict[str, Any]:
                            "(see: expression-portrait logs)") from exc
     if not line:
         raise ControlError(f"the kiosk daemon at {path} closed the connection without a response")
+    return _parse_reply(line, path)
+
+
+def _parse_reply(line: bytes, path: Path) -> dict[str, Any]:
     try:
-        return json.loads(line)
-    except json.JSONDecodeError as exc:
+        reply = json.loads(line)
+    except (ValueError, RecursionError) as exc:
         raise ControlError(f"the kiosk daemon at {path} sent a response that is not JSON: {exc}") from exc
+    if not isinstance(reply, dict):
+        raise ControlError(f"the program listening on {path} sent {type(reply).__name__} JSON, not a "
+                           "response object; check that the path is the kiosk's control socket")
+    return reply

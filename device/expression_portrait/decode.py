@@ -28,11 +28,41 @@ def load_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image)
+            if image.mode in WIDE_GRAY_MODES:
+                return _wide_gray_to_rgb(np.asarray(image), image.mode)
             return np.asarray(image.convert("RGB"))
     except FileNotFoundError as exc:
         raise DecodeError(f"{path}: file not found") from exc
+    except Image.DecompressionBombError as exc:
+        raise DecodeError(
+            f"{path}: image too large to decode safely ({exc}); scale it down below "
+            f"{Image.MAX_IMAGE_PIXELS} pixels first"
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DecodeError(f"{path}: not a readable image ({exc})") from exc
+
+
+# Pillow modes of one channel wider than 8 bits: 16-bit PNG and TIFF ("I;16...",
+# or "I" in older Pillow releases), 32-bit integer ("I") and float ("F") TIFF.
+# Pillow's own convert("RGB") clips these at 255, which turns a 16-bit photo white.
+WIDE_GRAY_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
+
+
+def _wide_gray_to_rgb(values: np.ndarray, mode: str) -> np.ndarray:
+    """Scale one wide gray channel to 0..255 and repeat it into RGB.
+
+    Integers are read as 16-bit (0..65535). Floats are read as 0..1 when every
+    finite value lies in that range, else as 0..255; NaN becomes black.
+    """
+    if mode == "F":
+        values = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        if values.size and values.min() >= 0 and values.max() <= 1:
+            values = values * 255
+        gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    else:
+        values = np.clip(values.astype(np.int64), 0, 65535)
+        gray = ((values * 255 + 32767) // 65535).astype(np.uint8)
+    return np.repeat(gray[:, :, None], 3, axis=2)
 
 
 def iter_video_frames(path: str | Path, *, max_frames: int | None = None) -> Iterator[np.ndarray]:

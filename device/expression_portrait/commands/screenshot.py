@@ -28,7 +28,16 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output or time.strftime("expression-portrait-%Y%m%d-%H%M%S.png"))
     if output.suffix.lower() != ".png":
         raise ControlError(f"{output}: the screenshot is a PNG; give a file name ending in .png")
+    folder = output.parent
+    if not folder.is_dir():
+        raise ControlError(f"{output}: folder {folder} does not exist; create it or give another file name")
+    if output.is_dir():
+        raise ControlError(f"{output} is a folder; give a file name ending in .png")
     result = control.request("screenshot", path=args.socket, blur_faces=args.blur_faces, timeout=20)
-    output.write_bytes(base64.b64decode(result["png_base64"]))
+    try:
+        output.write_bytes(base64.b64decode(result["png_base64"]))
+    except OSError as exc:
+        raise ControlError(f"{output}: cannot write the screenshot: {exc.strerror}; "
+                           "give a file name in a folder you may write to") from exc
     print(f"{output}: screen saved{' with faces blurred' if result['blurred'] else ''}")
     return 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import string
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,10 +123,15 @@ def load_content(path: str | Path) -> Content:
     """Read and check one language file."""
     path = Path(path)
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig also accepts the byte order mark some Windows editors write.
+        document = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError as exc:
         raise ContentError(f"{path}: content file not found") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ContentError(f"{path}: not UTF-8 text ({exc}); save the file as UTF-8") from exc
+    except OSError as exc:
+        raise ContentError(f"{path}: cannot read the content file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
         raise ContentError(f"{path.name}: not valid TOML ({exc})") from exc
     return _Checker(path, document).content()
 
@@ -176,10 +182,27 @@ class _Checker:
             self._missing(key)
         if not isinstance(value, str) or not value.strip():
             raise self.fail(key, "must be non-empty text")
+        control = next((c for c in value if unicodedata.category(c) == "Cc" and c not in "\n\t"), None)
+        if control is not None:
+            raise self.fail(key, f"contains the control character U+{ord(control):04X}; remove it")
         try:
-            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+            parsed = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(value)
+                      if name is not None]
         except ValueError as exc:
             raise self.fail(key, f"has a broken placeholder ({exc}); write a literal brace as {{{{ or }}}}") from exc
+        # The screens fill placeholders with text and whole numbers of their own
+        # choosing, so a format spec or conversion could fail only when drawn.
+        for name, spec, conversion in parsed:
+            if not spec and not conversion:
+                continue
+            written = name
+            if conversion:
+                written += f"!{conversion}"
+            if spec:
+                written += f":{spec}"
+            raise self.fail(key, f"uses {{{written}}}: placeholders take no format spec or conversion; "
+                            f"write {{{name}}}")
+        fields = {name for name, _, _ in parsed}
         unknown = fields - allowed
         if unknown:
             allowed_text = ", ".join(sorted(f"{{{a}}}" for a in allowed)) or "none"
