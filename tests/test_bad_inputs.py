@@ -636,3 +636,55 @@ def test_kiosk_survives_button_mashing(tmp_path, pipeline):
     assert State.VERDICT in seen
     assert State.EXPLANATIONS in seen
     assert len(frames) > 20
+
+
+# -- odd frames on the screen ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("frame_size", [(2, 1000), (1000, 2), (1, 1), (4000, 3000)])
+@pytest.mark.parametrize("smooth", [True, False])
+def test_cover_extreme_aspect_ratio(frame_size, smooth):
+    import pygame
+
+    from expression_portrait.ui import images
+
+    frame = pygame.Surface(frame_size, depth=24)
+    frame.fill((90, 120, 150))
+
+    covered = images.cover(frame, (1280, 720), smooth=smooth)
+
+    assert covered.get_size() == (1280, 720)
+    centre = covered.get_at((640, 360))
+    assert max(abs(centre[i] - expected) for i, expected in enumerate((90, 120, 150))) <= 3
+
+
+def test_kiosk_replays_odd_images(tmp_path, pipeline):
+    from expression_portrait.kiosk import Kiosk
+    from expression_portrait.ui.display import HeadlessSink
+    from expression_portrait.ui.settings import DisplaySettings, FlowSettings
+    from test_kiosk import SIZE
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    face_image = Image.open(media.path("single_face.jpg"))
+    Image.new("RGB", (1, 1)).save(folder / "a_one_pixel.png")
+    Image.new("RGB", (2, 1000)).save(folder / "b_tall.png")
+    Image.new("RGB", (1000, 2)).save(folder / "c_wide.png")
+    face_image.convert("RGBA").save(folder / "d_rgba.png")
+    face_image.convert("L").save(folder / "e_gray.png")
+    settings = FlowSettings()
+    source = ReplaySource(folder, realtime=True, image_fps=4)
+    frames = []
+    kiosk = Kiosk(source, pipeline, content=load_languages(settings.languages), flow_settings=settings,
+                  display_settings=DisplaySettings(sink="headless", output_dir=tmp_path, width=SIZE[0],
+                                                   height=SIZE[1]),
+                  sink=HeadlessSink(tmp_path, SIZE), on_frame=frames.append, rng=random.Random(1))
+    source.start()
+    deadline = time.monotonic() + 3
+    try:
+        kiosk.run(until=lambda k: time.monotonic() > deadline)
+    finally:
+        source.stop()
+
+    assert sum(frames) >= 5
+    assert source.error is None
+    assert kiosk.status().as_dict()["last_error"] == ""

@@ -22,22 +22,21 @@ def to_surface(rgb: np.ndarray) -> pygame.Surface:
 def cover(image: pygame.Surface, size: tuple[int, int], smooth: bool = True) -> pygame.Surface:
     """Scale ``image`` to fill ``size``, cropping the overflow around the centre.
 
+    The crop is cut from ``image`` before scaling, so a frame of extreme aspect
+    ratio (2x1000 pixels, say) never needs a scaled copy larger than ``size``.
     Smoothing costs about 30 ms per 1920x1080 frame on an x86 desktop (measured
-    with pygame-ce 2.5.8), so the live mirror may turn it off; the result is
-    then a view into the scaled image, valid until the next call.
+    with pygame-ce 2.5.8), so the live mirror may turn it off.
     """
     width, height = image.get_size()
+    if (width, height) == tuple(size):
+        return image
     scale = max(size[0] / width, size[1] / height)
-    scaled_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if scaled_size == (width, height):
-        scaled = image
-    elif smooth:
-        scaled = pygame.transform.smoothscale(image, scaled_size)
-    else:
-        scaled = pygame.transform.scale(image, scaled_size)
-    crop = pygame.Rect((0, 0), size)
-    crop.center = (scaled_size[0] // 2, scaled_size[1] // 2)
-    return scaled.subsurface(crop.clip(scaled.get_rect()))
+    crop = pygame.Rect(0, 0, min(width, max(1, round(size[0] / scale))),
+                       min(height, max(1, round(size[1] / scale))))
+    crop.center = (width // 2, height // 2)
+    visible = image.subsurface(crop.clip(image.get_rect()))
+    scaler = pygame.transform.smoothscale if smooth else pygame.transform.scale
+    return scaler(visible, size)
 
 
 def contain(image: pygame.Surface, size: tuple[int, int], smooth: bool = True) -> pygame.Surface:
