@@ -316,9 +316,9 @@ def _augmentations(frame: np.ndarray, detection) -> list[tuple[str, np.ndarray, 
 def cut_chips() -> tuple[ChipSet, ChipSet]:
     """Detect faces in the media and cut (calibration, fidelity) chip sets.
 
-    Calibration takes every other sampled video frame; fidelity takes the remaining
-    frames and all images, so no face of the fidelity set was seen by the calibration.
-    Both sets include each face's augmentations.
+    Calibration takes every other sampled video frame. Fidelity takes the remaining
+    frames and all images. No chip is in both sets, but the same people appear in
+    neighbouring frames of both. Both sets include each face's augmentations.
     """
     calibration: list[tuple[str, dict]] = []
     fidelity: list[tuple[str, dict]] = []
@@ -831,7 +831,8 @@ def write_fidelity_report(report: dict) -> Path:
         f"({report['fidelity_faces']} detected faces, each also flipped, rotated by -8 and +8 degrees, "
         "and relit at 0.7x and 1.3x brightness).",
         f"Calibration set: {report['calibration_chips']} other chips (every other sampled video frame, "
-        "with the same augmentations); no face of the fidelity set was used for calibration.",
+        "with the same augmentations). No chip is in both sets, but the people of the videos appear "
+        "in both, in neighbouring frames.",
         f"Chips cut by: {report['chip_cutter']}, at commit {report['device_revision']}; "
         f"calibration chips sha256 {report['calibration_digest']}.",
         "",
@@ -908,11 +909,23 @@ def device_code_revision() -> str:
     try:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", *CHIP_CODE],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", *CHIP_CODE],
+                                capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
-    return f"{commit} with uncommitted changes in {', '.join(CHIP_CODE)}" if dirty else commit
+    changed = [line[3:] for line in status.splitlines() if line.strip()]
+    return f"{commit} with uncommitted changes in {', '.join(changed)}" if changed else commit
+
+
+def detector_note(speed: dict) -> str:
+    short = speed["detector_short_range:float16"]["litert_min"]["1"]
+    full = speed["detector_full_range:float16"]["litert_min"]["1"]
+    return (
+        f"The default detector is the short-range model: it took {short:.3f} ms against {full:.3f} ms "
+        "for the full-range model (LiteRT, 1 thread, minimum), and a visitor seated at the kiosk is "
+        "well within its range of about 2 m. The full-range model stays in the manifest for kiosks "
+        "where visitors stand further back."
+    )
 
 
 def machine_notes() -> list[str]:
@@ -924,17 +937,17 @@ def machine_notes() -> list[str]:
         flags = ""
     if platform.machine() in ("x86_64", "AMD64") and "vnni" not in flags:
         notes.append(
-            "This x86-64 CPU has AVX2 but no VNNI int8 dot-product instructions, so XNNPACK's int8 "
-            "kernels have no advantage over float32 here. A Raspberry Pi 4 (Cortex-A72) runs int8 "
-            "about 1.6 to 1.9 times faster than float32 in published TFLite figures; rerun `make models` "
-            "on the Pi to choose variants by its own timings."
+            "This x86-64 CPU has AVX2 but no VNNI int8 dot-product instructions, and here XNNPACK's "
+            "int8 kernels were no faster than float32 except for age. The Raspberry Pi's ARM cores "
+            "may well rank the variants differently, which was not measured: run `make models` on a "
+            "Pi to choose the variants by its own timings."
         )
     cpus = os.cpu_count() or 1
     if cpus < 4:
         notes.append(
             f"4 threads on {cpus} CPUs oversubscribes the cores: tflite-runtime 2.14's thread pool then "
-            "waits on descheduled threads and takes tens to hundreds of times longer, so its 4-thread "
-            "column shows what to avoid, not what a 4-core Pi would do."
+            "waits on descheduled threads and takes tens to hundreds of times longer. Its 4-thread "
+            "column shows what to avoid and says nothing about a 4-core Pi."
         )
     return notes
 
@@ -1040,10 +1053,14 @@ def install_models(variants: dict, measured: dict, calibration: ChipSet) -> dict
     choices, reasons, verdicts = {}, {}, {}
     for name in ("emotion", "age", "gender"):
         choices[name], reasons[name] = choose_variant(name, figures[name], speed)
-        verdicts[name] = {
-            variant: "chosen" if variant == choices[name] else ("meets threshold" if passes(name, f) else "misses threshold")
-            for variant, f in figures[name].items()
-        }
+        verdicts[name] = {}
+        for variant, variant_figures in figures[name].items():
+            if variant == choices[name]:
+                verdicts[name][variant] = "chosen"
+            elif passes(name, variant_figures):
+                verdicts[name][variant] = "meets threshold"
+            else:
+                verdicts[name][variant] = "misses threshold"
     previous = previous_hashes()
     for old in HERE.glob("*.tflite"):
         old.unlink()
@@ -1066,6 +1083,16 @@ def install_models(variants: dict, measured: dict, calibration: ChipSet) -> dict
     current["calibration chips"] = calibration.digest()
     return {"choices": choices, "reasons": reasons, "verdicts": verdicts,
             "reproducibility": compare_hashes(previous, current)}
+
+
+def carried_reproducibility() -> list[str]:
+    """Return the reproducibility lines of the last build, for a --reuse run that converted nothing."""
+    try:
+        lines = json.loads((WORK / "report.json").read_text())["reproducibility"]
+    except (OSError, ValueError, KeyError):
+        lines = ["No earlier report was found."]
+    note = "This report reused the chips and conversions of the build below (--reuse), so it compared nothing itself."
+    return [note] + [line for line in lines if line != note]
 
 
 def previous_hashes() -> dict[str, str]:
@@ -1136,8 +1163,11 @@ def build_all(args: argparse.Namespace) -> int:
         "fidelity_chips": len(fidelity), "fidelity_faces": faces, "calibration_chips": len(calibration),
         "chip_cutter": CHIP_CUTTER, "fidelity": measured["figures"], "sizes": sizes,
         "device_revision": device_code_revision(), "calibration_digest": calibration.digest(),
-        "speed": measured["speed"], **chosen, "notes": list(REPORT_NOTES) + machine_notes(),
+        "speed": measured["speed"], **chosen,
+        "notes": list(REPORT_NOTES) + [detector_note(measured["speed"])] + machine_notes(),
     }
+    if args.reuse:
+        report["reproducibility"] = carried_reproducibility()
     write_fidelity_report(report)
     (WORK / "report.json").write_text(json.dumps(report, indent=2))
     for name in sorted(HERE.glob("*.tflite")):
