@@ -189,8 +189,8 @@ main() {
     check "consoleblank=0 on cmdline" grep -q " consoleblank=0" "$CHROOT/boot/firmware/cmdline.txt"
     check "cmdline stays one line" test "$(wc -l <"$CHROOT/boot/firmware/cmdline.txt")" -eq 1
     check "command on PATH" in_chroot expression-portrait --version
-    check "venv keeps Debian numpy 1.x" in_chroot /opt/expression-portrait/current/venv/bin/python -c \
-        'import numpy, sys; sys.exit(0 if numpy.__version__.startswith("1.") and numpy.__file__.startswith("/usr/lib/python3/") else 1)'
+    check "venv uses Debian's numpy" in_chroot /opt/expression-portrait/current/venv/bin/python -c \
+        'import numpy, sys; print("numpy", numpy.__version__); sys.exit(0 if numpy.__file__.startswith("/usr/lib/python3/") else 1)'
     check "TFLite runtime loads as the service user" in_chroot runuser -u expression-portrait -- \
         /opt/expression-portrait/current/venv/bin/python -c \
         'from expression_portrait.runtime import find_runtime; print(find_runtime())'
@@ -292,7 +292,9 @@ EOF
 
     step "systemd: a release whose daemon cannot start rolls back"
     source=$(stage_source src-1.0.5 1.0.5)
-    printf '\nraise RuntimeError("this release cannot start")\n' >>"$CHROOT$source/device/expression_portrait/daemon.py"
+    # Only `expression-portrait run` imports this module, so the config check and
+    # the selftest pass and the failure shows at the start.
+    printf '\nraise RuntimeError("this release cannot start")\n' >>"$CHROOT$source/device/expression_portrait/commands/run.py"
     status=0
     installed_in_container "$source/deploy/install.sh" upgrade --no-pi-packages --selftest-args "$SELFTEST_ARGS" ||
         status=$?
