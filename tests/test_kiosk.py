@@ -201,3 +201,61 @@ def test_buttons_reach_flow_through_queue(tmp_path, pipeline):
         kiosk.source.stop()
 
     assert kiosk.flow.language == "fr"
+
+
+class SlowDrawClock:
+    """A clock that stands still except while a frame is drawn (see draw_slowly)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RecordingSink(HeadlessSink):
+    """A headless sink that also records, per presented frame, the screen name and the drawn view."""
+
+    def __init__(self, output_dir, size) -> None:
+        super().__init__(output_dir, size, settle_frames=1)
+        self.drawn = None
+        self.presented: list[tuple[str, int]] = []
+
+    def present(self, screen: str) -> None:
+        self.presented.append((screen, self.drawn.countdown))
+        super().present(screen)
+
+
+def test_countdown_screen_names_match_drawn_number(tmp_path, pipeline):
+    clock = SlowDrawClock()
+    settings = FlowSettings(steady_seconds=0.5, prompt_seconds=1, lost_grace_seconds=5,
+                            absent_seconds=60, no_frame_seconds=120)
+    sink = RecordingSink(tmp_path, SIZE)
+    kiosk = Kiosk(ReplaySource(media.path("single_face.mp4"), realtime=False, loop=True), pipeline,
+                  content=load_languages(settings.languages), flow_settings=settings,
+                  display_settings=DisplaySettings(sink="headless", output_dir=tmp_path,
+                                                   width=SIZE[0], height=SIZE[1]),
+                  sink=sink, clock=clock, rng=random.Random(1))
+    draw = kiosk.renderer.draw
+
+    def draw_slowly(view, surface):
+        draw(view, surface)
+        sink.drawn = view
+        # A countdown frame takes 0.75 s to draw, so most draws cross a second boundary of
+        # the countdown; other frames take 50 ms.
+        clock.now += 0.75 if view.state == State.COUNTDOWN else 0.05
+
+    kiosk.renderer.draw = draw_slowly
+    kiosk.source.start()
+    try:
+        run_for(kiosk, 60, until=lambda k: k.flow.state == State.CAPTURE)
+    finally:
+        kiosk.source.stop()
+
+    countdowns = [(name, number) for name, number in sink.presented if name.startswith("countdown-")]
+    assert {number for _, number in countdowns} == {1, 2, 3}
+    for name, number in countdowns:
+        assert name.startswith(f"countdown-{number}-"), (name, number)
+    saved = sorted(p.name.split("-", 1)[1] for p in sink.written if "countdown" in p.name)
+    assert saved == ["countdown-1-en.png", "countdown-2-en.png", "countdown-3-en.png"]
+    assert all(p.is_file() for p in sink.written)

@@ -381,21 +381,16 @@ class Kiosk:
 
     def screen_name(self) -> str:
         """Name the current screen: state, page, countdown number and language."""
-        state = self.flow.state
-        name = state.value
-        if state == State.COUNTDOWN:
-            name += f"-{self.flow.countdown_number()}"
-        elif state == State.EXPLANATIONS and self.pages:
-            name += f"-{self.flow.page + 1:02d}-{self.pages[self.flow.page].id.replace(':', '-')}"
-        if self.flow.notice is not None:
-            name += f"-{self.flow.notice.value}"
-        return f"{name}-{self.flow.language}"
+        return screen_name(self._view())
 
     def _render(self) -> None:
         if self.surface is None:
             return
-        self.renderer.draw(self._view(), self.surface)
-        self.sink.present(self.screen_name())
+        # The name comes from the same view that is drawn: reading the flow's clock a second
+        # time could cross a second boundary and name a countdown "3" screen showing "2".
+        view = self._view()
+        self.renderer.draw(view, self.surface)
+        self.sink.present(screen_name(view))
 
     # -- the analysis worker ------------------------------------------------------------------
 
@@ -532,6 +527,18 @@ class Kiosk:
                 f"no content loaded for language {missing[0]!r}; add {missing[0]}.toml or remove "
                 "it from the flow's languages"
             )
+
+
+def screen_name(view: View) -> str:
+    """Name the screen ``view`` draws: state, page, countdown number, notice and language."""
+    name = view.state.value
+    if view.state == State.COUNTDOWN:
+        name += f"-{view.countdown}"
+    elif view.state == State.EXPLANATIONS and view.pages:
+        name += f"-{view.page + 1:02d}-{view.pages[view.page].id.replace(':', '-')}"
+    if view.notice is not None:
+        name += f"-{view.notice.value}"
+    return f"{name}-{view.content.language}"
 
 
 def _default_aggregator() -> Any:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import io
 import logging
 import os
+import queue
+import threading
 from pathlib import Path
 
 import pygame
@@ -44,6 +46,11 @@ class HeadlessSink:
     A screen is saved as it looks ``settle_frames`` frames after it appeared, so
     the live picture and the first analysis have arrived, or as it last looked
     if it lasted fewer frames.
+
+    ``present`` only copies the surface: a worker thread encodes and writes the
+    PNG, because saving a 1920x1080 PNG takes one to three seconds and would
+    stall the display loop. Paths enter ``written`` at once; the files exist
+    once ``close()`` has returned.
     """
 
     name = "headless"
@@ -61,10 +68,16 @@ class HeadlessSink:
         self._frames = 0
         self._saved = True
         self._last: pygame.Surface | None = None
+        self._pending: queue.SimpleQueue[tuple[pygame.Surface, Path] | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self.errors: list[str] = []
 
     def open(self) -> pygame.Surface:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.surface = pygame.Surface(self.size)
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop, name="headless-png", daemon=True)
+            self._writer.start()
         return self.surface
 
     def present(self, screen: str) -> None:
@@ -76,7 +89,7 @@ class HeadlessSink:
             self._last = None
         self._frames += 1
         if not self._saved and self._frames >= self.settle_frames:
-            self._save(self.surface)
+            self._save(self.surface.copy())
         elif not self._saved:
             self._last = self.surface.copy()
 
@@ -84,19 +97,38 @@ class HeadlessSink:
         return []
 
     def close(self) -> None:
+        """Save the last screen if it is still unsaved, and wait until every PNG is written."""
         self._flush()
+        if self._writer is not None:
+            self._pending.put(None)
+            self._writer.join()
+            self._writer = None
 
     def _flush(self) -> None:
         if self._screen is not None and not self._saved and self._last is not None:
             self._save(self._last)
 
     def _save(self, surface: pygame.Surface) -> None:
+        """Queue ``surface``, a copy the display loop no longer draws on, for the writer."""
         path = self.output_dir / f"{len(self.written) + 1:02d}-{self._screen}.png"
-        pygame.image.save(surface, str(path))
         self.written.append(path)
         self._names.add(self._screen)
         self._saved = True
-        log.info("screen saved: %s", path)
+        self._pending.put((surface, path))
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._pending.get()
+            if item is None:
+                return
+            surface, path = item
+            try:
+                pygame.image.save(surface, str(path))
+            except (pygame.error, OSError) as exc:
+                log.error("screen not saved: %s (%s)", path, exc)
+                self.errors.append(f"{path}: {exc}")
+                continue
+            log.info("screen saved: %s", path)
 
 
 class WindowSink:
