@@ -73,6 +73,18 @@ def test_status_without_daemon(tmp_path, capsys):
     assert "the kiosk daemon is not running" in capsys.readouterr().err
 
 
+def test_status_json_without_daemon(tmp_path, capsys):
+    code = cli.main(["status", "--json", "--socket", str(tmp_path / "none.sock")])
+    output = capsys.readouterr()
+    parsed = json.loads(output.out)
+
+    assert code == 1
+    assert parsed["running"] is False
+    assert parsed["healthy"] is False
+    assert "the kiosk daemon is not running" in parsed["error"]
+    assert "the kiosk daemon is not running" in output.err
+
+
 def test_buttons_monitor_prints_presses(tmp_path, capsys):
     def watch(request):
         yield {"button": None, "buttons": {"gpio": "ok (NEXT GPIO17)", "keyboard": True}}

@@ -8,21 +8,39 @@ import time
 from typing import Any
 
 from expression_portrait import control
+from expression_portrait.errors import ControlError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the full status as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print the full status as JSON; without a reachable daemon, print "
+                        '{"running": false or null, "healthy": false, "error": ...} and exit 1')
     parser.add_argument("--socket", metavar="PATH", default=None,
                         help=f"control socket (default: [control] socket, {control.DEFAULT_SOCKET})")
 
 
 def run(args: argparse.Namespace) -> int:
-    status = control.request("status", path=args.socket)
+    try:
+        status = control.request("status", path=args.socket)
+    except ControlError as exc:
+        if args.json:
+            print(json.dumps(_unreachable_status(exc), indent=2, sort_keys=True))
+        raise  # the error and its fix also go to stderr, with exit status 1
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True))
     else:
         print(format_status(status))
     return 0 if status.get("healthy") else 1
+
+
+def _unreachable_status(error: ControlError) -> dict[str, Any]:
+    """Build the JSON status for a daemon that could not be asked.
+
+    ``running`` is False when nothing listens on the socket, and None (unknown)
+    when the daemon may run but the request failed, e.g. for lack of permission.
+    """
+    absent = isinstance(error.__cause__, (FileNotFoundError, ConnectionRefusedError))
+    return {"running": False if absent else None, "healthy": False, "error": str(error)}
 
 
 def _flag_text(flags: dict[str, bool]) -> str:
