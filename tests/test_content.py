@@ -164,3 +164,24 @@ def test_too_long_word_in_prompt_is_caught(tmp_path):
 
     with pytest.raises(ContentError, match=r"en\.toml: key emotions\.happy does not fit"):
         check_fits(content)
+
+
+def french_texts() -> list[str]:
+    content = load_content(CONTENT_DIR / "fr.toml")
+    texts = list(content.strings.values()) + list(content.emotions.values())
+    for page in content.pages.values():
+        texts += [page.title, *page.body, *page.sources]
+    return texts
+
+
+def test_french_punctuation_has_no_breaking_space():
+    for text in french_texts():
+        assert re.search(r" [:;?!%»]", text) is None, text
+        assert "« " not in text, text
+
+
+def test_percent_format_follows_language():
+    bundle = load_languages(LANGUAGES)
+
+    assert bundle["en"].text("percent", value=44) == "44%"
+    assert bundle["fr"].text("percent", value=44) == "44\u202f%"

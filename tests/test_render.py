@@ -7,6 +7,8 @@ import os
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
+import re  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 import pytest  # noqa: E402
@@ -269,3 +271,27 @@ def test_operator_race_head_replaces_not_estimated(tmp_path, face_photo):
         keys = {what for _, what in canvas.drawn}
         assert "manifest race.training_data" in keys
         assert canvas.outside() == []
+
+
+def test_wrap_never_breaks_at_no_break_space(renderer):
+    from expression_portrait.ui.layout import wrap
+
+    font = renderer.fonts.get(30, False)
+    text = "Pourquoi\u202f? " * 20 + "la machine voit la tristesse (44\u202f%)."
+    width = font.size("Pourquoi\u202f? Pourquoi")[0]
+
+    lines = wrap(text, font, width)
+
+    assert len(lines) > 1
+    for line in lines:
+        assert not line.startswith(("?", "%", "\u202f")), line
+    assert "".join(lines).count("\u202f") == text.count("\u202f")
+
+
+def test_french_emotion_values_use_language_percent():
+    from expression_portrait.ui.screens import _head_values
+
+    head = sample_verdict().heads["emotion"]
+
+    assert "\u202f%" in _head_values(BUNDLE["fr"], head)
+    assert re.search(r"\d%", _head_values(BUNDLE["en"], head))

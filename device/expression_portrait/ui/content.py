@@ -51,6 +51,7 @@ STRINGS: dict[str, frozenset[str]] = {
     "notice_one_at_a_time": frozenset(),
     "notice_new_sitter": frozenset(),
     "verdict_title": frozenset(),
+    "percent": frozenset({"value"}),  # a percentage in bars and lists, e.g. "{value}%"
     "verdict_line": frozenset({"asked", "seen", "percent"}),
     "emotion_heading": frozenset(),
     "age_line": frozenset({"age", "low", "high"}),

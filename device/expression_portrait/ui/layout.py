@@ -11,6 +11,7 @@ key, otherwise clipped and logged once.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,15 +190,24 @@ class Canvas:
         return rect
 
 
+# Whitespace that may break a line: every Unicode space except the no-break ones
+# (U+00A0, U+2007 figure space, U+202F narrow no-break space), which French puts
+# before ":" ";" "?" "!" "%" and inside guillemets so they never start a line.
+BREAKABLE_SPACE = re.compile(r"[^\S\u00a0\u2007\u202f]+")
+
+
 def wrap(text: str, font: pygame.font.Font, width: int) -> list[str]:
     """Break ``text`` into lines no wider than ``width`` pixels.
 
-    Words longer than a line, such as web addresses, are broken between characters.
+    Lines break at ordinary spaces only, never at no-break spaces. Words longer
+    than a line, such as web addresses, are broken between characters.
     """
     lines: list[str] = []
     for paragraph in text.split("\n"):
         line = ""
-        for word in paragraph.split():
+        for word in BREAKABLE_SPACE.split(paragraph.strip()):
+            if not word:
+                continue
             candidate = f"{line} {word}" if line else word
             if font.size(candidate)[0] <= width:
                 line = candidate

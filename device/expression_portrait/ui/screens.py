@@ -299,7 +299,8 @@ def _percent(probability: float) -> int:
 
 def _head_values(content: Content, head: Any, count: int = 3) -> str:
     order = np.argsort(np.asarray(head.probabilities))[::-1][:count]
-    return ", ".join(f"{head.labels[i]} {_percent(head.probabilities[i])}%" for i in order)
+    return ", ".join(f"{head.labels[i]} {content.text('percent', value=_percent(head.probabilities[i]))}"
+                     for i in order)
 
 
 def _page_number(view: View, page_id: str) -> int:
@@ -342,7 +343,7 @@ def _emotion_bars(canvas: Canvas, column: Column, view: View, head: Any) -> None
                                            bar.height), "bar")
         if label == view.target:
             canvas.frame_rect(bar, WHITE, max(1, canvas.px(3)), "asked bar")
-        text = font.render(f"{_percent(probability)}%", True, color)
+        text = font.render(content.text("percent", value=_percent(probability)), True, color)
         canvas.blit(text, (rect.right - text.get_width(), y + (row_h - text.get_height()) // 2), "percent")
 
 
