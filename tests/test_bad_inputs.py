@@ -688,3 +688,51 @@ def test_kiosk_replays_odd_images(tmp_path, pipeline):
     assert sum(frames) >= 5
     assert source.error is None
     assert kiosk.status().as_dict()["last_error"] == ""
+
+
+# -- other technician commands -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, option, expected", [
+    ("audio only", lambda files, tmp: ["--video", str(files["audio only"])], "contains no video stream"),
+    ("text file", lambda files, tmp: ["--video", str(files["text named jpg"])], "not a readable image"),
+    ("negative timeout", lambda files, tmp: ["--timeout", "-1"], "--timeout must be more than 0"),
+    ("output is a file", lambda files, tmp: ["--output", str(files["empty"])], "is a file"),
+])
+def test_demo_rejects_bad_options(tmp_path, capsys, bad_files, name, option, expected):
+    arguments = option(bad_files, tmp_path)
+    if "--output" not in arguments:
+        arguments += ["--output", str(tmp_path / "screens")]
+
+    code, _, err = run_cli(capsys, "demo", *arguments)
+
+    assert code != 0, name
+    assert expected in err, name
+    assert "Traceback" not in err, name
+
+
+def test_demo_rejects_zero_size(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--size", "0x0"])
+
+    assert exit_info.value.code == 2
+    assert "size '0x0' is out of range: width must be 320 to 7680" in capsys.readouterr().err
+
+
+def test_logs_rejects_negative_lines():
+    import argparse
+
+    from expression_portrait.commands import logs
+    from expression_portrait.errors import ExpressionPortraitError
+
+    parser = argparse.ArgumentParser()
+    logs.add_arguments(parser)
+    # journalctl_command, not the command itself, because run() replaces this process.
+    with pytest.raises(ExpressionPortraitError, match="--lines must be 0 or more, got -5"):
+        logs.journalctl_command(parser.parse_args(["--lines", "-5"]))
+
+
+def test_replay_audio_only_names_missing_stream(bad_files):
+    source = ReplaySource(bad_files["audio only"])
+
+    with pytest.raises(DecodeError, match="contains no video stream"):
+        source.start()

@@ -153,9 +153,12 @@ class ReplaySource:
 
         try:
             with av.open(str(self.path)) as container:
+                if not container.streams.video:
+                    raise DecodeError(f"{self.path}: contains no video stream; give a video file "
+                                      "or a folder of images")
                 rate = container.streams.video[0].average_rate
                 return 1.0 / float(rate) if rate else 1.0 / 25
-        except (av.FFmpegError, IndexError, OSError) as exc:
+        except (av.FFmpegError, OSError) as exc:
             raise DecodeError(f"{self.path}: not a readable video ({exc})") from exc
 
     def _images(self) -> Iterator[np.ndarray]:

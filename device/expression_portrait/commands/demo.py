@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expression_portrait.errors import ConfigError, ExpressionPortraitError
+from expression_portrait import decode
+from expression_portrait.errors import ConfigError, DecodeError, ExpressionPortraitError
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +104,19 @@ class DemoScript:
         self._since = now
 
 
+class SizeError(ConfigError, argparse.ArgumentTypeError):
+    """An invalid --size; argparse prints the message of an ArgumentTypeError as it is."""
+
+
 def parse_size(text: str) -> tuple[int, int]:
+    """Parse WIDTHxHEIGHT within the limits of [display] width (320..7680) and height (240..7680)."""
     try:
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError as exc:
-        raise ConfigError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 1920x1080") from exc
+        raise SizeError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 1920x1080") from exc
+    if not (320 <= width <= 7680 and 240 <= height <= 7680):
+        raise SizeError(
+            f"size {text!r} is out of range: width must be 320 to 7680 and height 240 to 7680 pixels")
     return width, height
 
 
@@ -126,6 +135,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout must be more than 0 seconds, got {args.timeout:g}")
     result = run_demo(args.output, video=args.video, size=args.size, seed=args.seed,
                       timeout=args.timeout, models_dir=args.models)
     emotion = result.verdict.heads.get("emotion")
@@ -147,6 +158,10 @@ def _video_path(video: str) -> Path:
         raise ConfigError(f"video {video!r} is neither a packaged test video "
                           f"({', '.join(n for n, f in media.FILES.items() if f.kind == 'video')}) "
                           "nor a file")
+    try:
+        decode.load_frames(path, max_frames=1)  # fail now rather than after the timeout
+    except DecodeError as exc:
+        raise ConfigError(f"video {video!r} cannot be replayed: {exc}") from exc
     return path
 
 
@@ -171,7 +186,12 @@ def run_demo(output: Path, *, video: str = DEFAULT_VIDEO, size: tuple[int, int] 
     started = time.monotonic()
     video_path = _video_path(video)
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output {output} is a file; give a folder for the screen PNGs")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--output {output}: cannot create the folder: {exc.strerror}") from exc
     _clear_old_screens(output)
 
     pipeline = Pipeline.from_manifest(models_dir)

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def journalctl_command(args: argparse.Namespace) -> list[str]:
     """Return the journalctl command line for ``args``."""
+    if args.lines < 0:
+        raise ExpressionPortraitError(f"--lines must be 0 or more, got {args.lines}")
     command = ["journalctl", "--unit", UNIT, "--no-pager", "--lines", str(args.lines), "--output", "short-iso"]
     if args.follow:
         command.append("--follow")
