@@ -50,6 +50,15 @@ def test_video_frames_share_track_id(capsys):
     assert len(ids) == 1
 
 
+def test_each_file_numbers_faces_from_one(capsys):
+    code, out, _ = analyze(capsys, str(media.path("single_face.jpg")), str(media.path("astronaut.png")), "--json")
+
+    assert code == 0
+    first, second = json.loads(out)["files"]
+    assert [face["track_id"] for face in first["frames"][0]["faces"]] == [1]
+    assert [face["track_id"] for face in second["frames"][0]["faces"]] == [1]
+
+
 def test_text_output_names_file_and_judgments(capsys):
     path = str(media.path("0-f15-hao-ph.jpg"))
 

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     files = []
     failures = 0
     for path in map(Path, args.paths):
-        pipeline.reset()  # tracks never continue from one file into the next
+        pipeline.reset(renumber=True)  # each file's faces are numbered from 1
         try:
             frames = list(_analyse_file(pipeline, path, args))
             files.append({"path": str(path), "kind": "video" if is_video(path) else "image", "frames": frames})

@@ -68,9 +68,9 @@ class Pipeline:
         manifest = load_manifest(models_dir, verify=True)
         return cls(manifest, settings, num_threads=num_threads, verify=False)
 
-    def reset(self) -> None:
-        """Forget every track, e.g. when a new visitor session starts."""
-        self.tracker.reset()
+    def reset(self, *, renumber: bool = False) -> None:
+        """Forget every track, e.g. when a new visitor session starts (see SitterTracker.reset)."""
+        self.tracker.reset(renumber=renumber)
 
     def analyze(self, frame: np.ndarray, *, color: str = "rgb") -> FrameResult:
         """Analyse one frame (see frames.to_rgb for what it accepts); never writes it anywhere."""

@@ -63,9 +63,15 @@ class SitterTracker:
         self.sitter_id: int | None = None
         self._next_id = 1
 
-    def reset(self) -> None:
+    def reset(self, *, renumber: bool = False) -> None:
+        """Forget every track; with ``renumber``, new tracks count from 1 again.
+
+        The kiosk keeps numbering across sessions, so a face id never means two people.
+        """
         self.tracks.clear()
         self.sitter_id = None
+        if renumber:
+            self._next_id = 1
 
     def update(self, detections: list[Detection]) -> list[int]:
         """Match this frame's detections to tracks; return one track id per detection."""
