@@ -233,7 +233,7 @@ def test_capture_error_raises_on_read(system):
 def test_slow_reader_gets_newest_frame(system):
     with PicameraSource(CameraSettings(**SMALL, fps=30.0)) as source:
         first = first_frame(source)
-        time.sleep(0.3)  # about nine frames at 30 fps
+        time.sleep(0.6)  # about eighteen frames at 30 fps
         second = first_frame(source)
 
     assert second.sequence - first.sequence >= 3
