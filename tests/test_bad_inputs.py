@@ -175,8 +175,6 @@ def test_decompression_bomb_is_decode_error(tmp_path):
     assert str(path) in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="analyze does not check --threads (a ValueError traceback) "
-                   "or --max-frames (0 still analyses one frame) before use")
 @pytest.mark.parametrize("option", [["--threads", "0"], ["--max-frames", "0"]])
 def test_analyze_rejects_bad_numbers(capsys, option):
     code, _, err = run_cli(capsys, "analyze", *option, str(media.path("single_face.mp4")))

@@ -40,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.every < 1:
         raise ConfigError(f"--every must be 1 or more, got {args.every}")
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be 1 or more, got {args.threads}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ConfigError(f"--max-frames must be 1 or more, got {args.max_frames}")
     overrides: dict[str, Any] = {}
     if args.detector:
         overrides["detector"] = args.detector
