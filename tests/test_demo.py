@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -68,8 +69,10 @@ def test_demo_reaches_real_verdict(tmp_path, capsys, monkeypatch):
     assert len(names) == len(set(n[3:] for n in names))
     for screen in ("attract", "prompt", "capture", "verdict"):
         assert reached(screen, "en"), screen
-    # Each countdown number lasts a second, so a loaded machine may draw none of some.
-    assert any(reached(f"countdown-{number}", "en") for number in (3, 2, 1))
+    # The demo runs on a simulated clock, so every countdown number is drawn however slow
+    # the machine is.
+    for number in (3, 2, 1):
+        assert reached(f"countdown-{number}", "en"), number
     assert reached("verdict", "fr")
     assert any("out_of_order" in name for name in names)
     pages = load_languages(["en"])["en"].order
@@ -78,6 +81,25 @@ def test_demo_reaches_real_verdict(tmp_path, capsys, monkeypatch):
     assert all(Image.open(p).size == (1280, 720) for p in result.screens)
     assert result.contact_sheet.is_file()
     assert result.seconds < 120
+    assert printed.startswith(f"asked for {load_languages(['en'])['en'].emotion(result.target)};")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_demo_verdict_is_reproducible(tmp_path):
+    from expression_portrait.commands.demo import run_demo
+
+    runs = [run_demo(tmp_path / f"run{index}", size=(640, 360), seed=3, contact_sheet=False,
+                     stop_at_verdict=True)
+            for index in range(2)]
+
+    first, second = (run.verdict for run in runs)
+    assert runs[0].target == runs[1].target
+    assert [p.name for p in runs[0].screens] == [p.name for p in runs[1].screens]
+    assert runs[0].screens[-1].name.startswith(f"{len(runs[0].screens):02d}-verdict-en")
+    assert first.frames_used == second.frames_used
+    for name, head in first.heads.items():
+        np.testing.assert_array_equal(head.probabilities, second.heads[name].probabilities)
 
 
 def test_contact_sheet_holds_every_screen(tmp_path):
@@ -97,7 +119,7 @@ def test_contact_sheet_holds_every_screen(tmp_path):
 
 def test_size_must_be_width_by_height():
     assert parse_size("1080x1920") == (1080, 1920)
-    with pytest.raises(ConfigError, match="WIDTHxHEIGHT"):
+    with pytest.raises((ConfigError, argparse.ArgumentTypeError), match="WIDTHxHEIGHT"):
         parse_size("big")
 
 

@@ -9,6 +9,12 @@ waits on the analysis. A worker thread analyses the newest frame only: frames
 that arrive while it is busy are dropped, never queued. During a capture the
 worker also feeds each result to a ``CaptureAggregator``.
 
+``lockstep=True`` is for recorded video only (the demo): there is no worker,
+each step analyses its camera frame before drawing, and ``run`` does not pace
+the loop, so with a simulated clock the same video gives the same screens and
+verdict on any machine. The appliance never uses it, because the display
+would then wait on inference.
+
 What the daemon uses:
 
 - ``Kiosk(source, pipeline, content=..., flow_settings=..., display_settings=...,
@@ -113,7 +119,7 @@ class Kiosk:
                  on_frame: Callable[[bool], None] | None = None,
                  aggregator_factory: Callable[[], Any] | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, lockstep: bool = False) -> None:
         self.source = source
         self.pipeline = pipeline
         self.flow_settings = flow_settings or FlowSettings()
@@ -124,6 +130,7 @@ class Kiosk:
         self.content = content
         self._aggregator_factory = aggregator_factory or _default_aggregator
         self._clock = clock
+        self.lockstep = lockstep
 
         self.flow = Flow(self.flow_settings, page_count=0, clock=clock, rng=rng)
         self.pages = session_pages(self._current_content(), self.extra_heads)
@@ -148,6 +155,7 @@ class Kiosk:
         self._seen_sequence = 0
         self._display_fps = 0.0
         self._last_step: float | None = None
+        self._last_analysed: float | None = None  # time.monotonic() of the last analysis
         settings = self.display_settings
         self._screen_size = (settings.width or 1920, settings.height or 1080)  # until the display opens
         self._auto_reason = ""
@@ -225,6 +233,8 @@ class Kiosk:
                 self.step()
                 if until is not None and until(self):
                     break
+                if self.lockstep:
+                    continue
                 next_due += period
                 delay = next_due - time.monotonic()
                 if delay > 0:
@@ -243,6 +253,8 @@ class Kiosk:
         self._last_step = started
         self._run_calls()
         arrived = self._take_camera_frame()
+        if self.lockstep and arrived:
+            self._analyse(self._display_frame)
         self._feed_flow()
         self._render()
         if self.on_frame is not None:
@@ -257,7 +269,7 @@ class Kiosk:
             self.surface = self.sink.open()
             self._screen_size = self.surface.get_size()
             self._check_fit(self.content)
-        if self._worker is None:
+        if self._worker is None and not self.lockstep:
             self._worker = threading.Thread(target=self._analyse_loop, name="kiosk-analysis",
                                             daemon=True)
             self._worker.start()
@@ -287,7 +299,8 @@ class Kiosk:
             self._display_frame = frame
             self._last_camera_frame = now
             self._camera_frames += 1
-            self._slot.put(frame)
+            if not self.lockstep:
+                self._slot.put(frame)
             if self._auto_reason == CAMERA_REASON:
                 self._clear_auto()
         elif now - self._last_camera_frame >= self.flow_settings.no_frame_seconds:
@@ -395,34 +408,36 @@ class Kiosk:
     # -- the analysis worker ------------------------------------------------------------------
 
     def _analyse_loop(self) -> None:
-        last_done = None
         while not self._stop.is_set():
             frame = self._slot.take(timeout=0.5)
-            if frame is None:
-                continue
-            try:
-                result = self.pipeline.analyze(frame.analysis)
-            except Exception as exc:  # keep the screen alive; the flow shows out of order
-                log.exception("face analysis failed on frame %d", frame.sequence)
-                with self._lock:
-                    self._analysis.failures += 1
-                    self._analysis.error = f"analysis: {exc}"
-                continue
-            now = time.monotonic()
+            if frame is not None:
+                self._analyse(frame)
+
+    def _analyse(self, frame: Frame) -> None:
+        """Analyse one camera frame and publish the result; feed it to a running capture."""
+        try:
+            result = self.pipeline.analyze(frame.analysis)
+        except Exception as exc:  # keep the screen alive; the flow shows out of order
+            log.exception("face analysis failed on frame %d", frame.sequence)
             with self._lock:
-                analysis = self._analysis
-                analysis.frame = frame
-                analysis.result = result
-                analysis.sequence += 1
-                analysis.count += 1
-                analysis.failures = 0
-                analysis.latency_ms = dict(result.timings_ms)
-                if last_done is not None:
-                    rate = 1.0 / max(now - last_done, 1e-6)
-                    analysis.fps = rate if analysis.fps == 0 else 0.8 * analysis.fps + 0.2 * rate
-                if self._capturing and self._aggregator is not None:
-                    self._aggregator.add(result, frame.analysis)
-            last_done = now
+                self._analysis.failures += 1
+                self._analysis.error = f"analysis: {exc}"
+            return
+        now = time.monotonic()
+        with self._lock:
+            analysis = self._analysis
+            analysis.frame = frame
+            analysis.result = result
+            analysis.sequence += 1
+            analysis.count += 1
+            analysis.failures = 0
+            analysis.latency_ms = dict(result.timings_ms)
+            if self._last_analysed is not None:
+                rate = 1.0 / max(now - self._last_analysed, 1e-6)
+                analysis.fps = rate if analysis.fps == 0 else 0.8 * analysis.fps + 0.2 * rate
+            if self._capturing and self._aggregator is not None:
+                self._aggregator.add(result, frame.analysis)
+        self._last_analysed = now
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -4,8 +4,15 @@ The demo runs the same Kiosk as the appliance, with the real models, pipeline,
 session flow and renderer, on a packaged public test video instead of the
 camera. A script presses the buttons: it waits for the verdict, pages through
 every explanation page, shows the verdict and first page in the second
-language, switches back and ends on the out-of-order screen. Each distinct screen is saved as a PNG, plus one contact sheet of them
-all, in the output folder (./demo-output by default).
+language, switches back and ends on the out-of-order screen. Each distinct
+screen is saved as a PNG, plus one contact sheet of them all, in the output
+folder (./demo-output by default).
+
+The demo runs on a simulated clock, not in real time: each display frame
+advances the clock by 1/DEMO_FPS seconds, shows the video frame due at that
+time and analyses it before drawing (the kiosk's lockstep mode). So the same
+video and seed give the same screens and verdict on any machine, however
+loaded; only the wall time differs.
 """
 
 from __future__ import annotations
@@ -14,9 +21,12 @@ import argparse
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from expression_portrait import decode
 from expression_portrait.errors import ConfigError, DecodeError, ExpressionPortraitError
@@ -26,7 +36,7 @@ log = logging.getLogger(__name__)
 DEFAULT_VIDEO = "WolfgangLanger_Pexels.mp4"
 DEFAULT_OUTPUT = Path("demo-output")
 CONTACT_SHEET = "contact-sheet.png"
-DEMO_FPS = 15  # headless frames per second: leaves CPU time for the analysis thread
+DEMO_FPS = 15  # display frames per simulated second; each one is analysed
 
 
 class DemoError(ExpressionPortraitError):
@@ -47,12 +57,17 @@ class DemoResult:
 
 @dataclass
 class DemoScript:
-    """Simulated button presses, driven by what is on the screen; used as ``Kiosk.run``'s until."""
+    """Simulated button presses, driven by what is on the screen; used as ``Kiosk.run``'s until.
+
+    ``clock`` is the kiosk's clock, and ``timeout`` and the holds are in its seconds.
+    """
 
     timeout: float
+    clock: Callable[[], float] = time.monotonic
     verdict_hold: float = 2.0
     page_hold: float = 1.0
-    started: float = field(default_factory=time.monotonic)
+    stop_at_verdict: bool = False  # end as soon as the verdict screen shows
+    started: float | None = None
     verdict: Any = None
     target: str = ""
     finished: bool = False
@@ -63,7 +78,9 @@ class DemoScript:
     def __call__(self, kiosk: Any) -> bool:
         from expression_portrait.ui.flow import Press, State
 
-        now = time.monotonic()
+        now = self.clock()
+        if self.started is None:
+            self.started = now
         flow = kiosk.flow
         if now - self.started > self.timeout:
             return True
@@ -71,6 +88,9 @@ class DemoScript:
             if flow.state == State.VERDICT:
                 self.verdict, self.target = flow.verdict, flow.target
                 self._next("read_verdict", now)
+                if self.stop_at_verdict:
+                    self.finished = True
+                    return True
         elif self._step == "read_verdict" and now - self._since >= self.verdict_hold:
             kiosk.press(Press.NEXT)
             self._next("pages", now)
@@ -104,6 +124,90 @@ class DemoScript:
         self._since = now
 
 
+class SimulatedClock:
+    """A monotonic clock that moves only when ``advance`` is called."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class SteppedVideoSource:
+    """A FrameSource that returns, on each read, the video frame due at ``clock()``.
+
+    Frame ``n`` of the video is due at ``n / fps`` seconds of the clock, and the
+    video loops. Frames between two reads are skipped, as a camera's would be,
+    but which ones depends only on the clock, never on how fast this machine is.
+    The whole video is decoded into memory first (the packaged ones are short).
+    """
+
+    def __init__(self, path: Path, clock: SimulatedClock, analysis_width: int = 640) -> None:
+        from expression_portrait.sources import downscale
+
+        self.name = f"stepped:{path.name}"
+        self.path = path
+        self.error: Exception | None = None
+        self._clock = clock
+        self._started_at = 0.0
+        self._frames: list[tuple[np.ndarray, np.ndarray]] = []
+        self._last_index = -1
+        try:
+            self._interval = _frame_interval(path)
+            for image in decode.iter_video_frames(path):
+                image.setflags(write=False)
+                self._frames.append((image, downscale(image, analysis_width)))
+        except DecodeError as exc:
+            self.error = exc
+        if not self._frames and self.error is None:
+            self.error = DecodeError(f"{path}: contains no video frames")
+
+    def start(self) -> None:
+        self._started_at = self._clock()
+        self._last_index = -1
+
+    def read(self, timeout: float) -> Any:
+        """Return the frame due now, or None if it was already returned; ``timeout`` is unused."""
+        from expression_portrait.sources import Frame
+
+        if self.error is not None:
+            return None
+        index = int((self._clock() - self._started_at) / self._interval + 1e-9)
+        if index == self._last_index:
+            return None
+        self._last_index = index
+        display, analysis = self._frames[index % len(self._frames)]
+        return Frame(display, analysis, index, self._clock())
+
+    def stop(self) -> None:
+        pass
+
+    def __enter__(self) -> SteppedVideoSource:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _frame_interval(path: Path) -> float:
+    """Return the seconds between two frames of the video at ``path`` (1/25 if it states no rate)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DecodeError(f"{path}: contains no video stream")
+            rate = container.streams.video[0].average_rate
+    except (av.FFmpegError, OSError) as exc:
+        raise DecodeError(f"{path}: not a readable video ({exc})") from exc
+    return 1.0 / float(rate) if rate else 1.0 / 25
+
+
 class SizeError(ConfigError, argparse.ArgumentTypeError):
     """An invalid --size; argparse prints the message of an ArgumentTypeError as it is."""
 
@@ -129,7 +233,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="screen size in pixels, WIDTHxHEIGHT (default 1920x1080)")
     parser.add_argument("--seed", type=int, default=5, help="seed of the prompt draw (default 5)")
     parser.add_argument("--timeout", type=float, default=100.0,
-                        help="give up after this many seconds (default 100)")
+                        help="give up after this many seconds of video time (default 100)")
     parser.add_argument("--models", type=Path, default=None,
                         help="models folder (default: models_tflite beside the package)")
 
@@ -139,13 +243,27 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--timeout must be more than 0 seconds, got {args.timeout:g}")
     result = run_demo(args.output, video=args.video, size=args.size, seed=args.seed,
                       timeout=args.timeout, models_dir=args.models)
-    emotion = result.verdict.heads.get("emotion")
-    seen = f"{emotion.top[0]} ({emotion.top[1]:.0%})" if emotion is not None else "no emotion head"
-    print(f"asked for {result.target}; the machine saw {seen}; {len(result.screens)} screens "
-          f"in {result.seconds:.0f} s")
+    print(verdict_summary(result))
     print(f"screens: {result.output_dir.resolve()}")
     print(f"contact sheet: {result.contact_sheet.resolve()}")
     return 0
+
+
+def verdict_summary(result: DemoResult) -> str:
+    """Describe the verdict in the first language's words, e.g. "asked for sadness; ..."."""
+    from expression_portrait.ui.content import load_languages
+    from expression_portrait.ui.settings import FlowSettings
+
+    language = FlowSettings().languages[0]
+    content = load_languages([language])[language]
+    emotion = result.verdict.heads.get("emotion")
+    if emotion is None:
+        seen = "nothing (no emotion model)"
+    else:
+        label, probability = emotion.top
+        seen = f"{content.emotion(label)} ({content.text('percent', value=round(100 * probability))})"
+    return (f"asked for {content.emotion(result.target)}; the machine saw {seen}; "
+            f"{len(result.screens)} screens in {result.seconds:.0f} s")
 
 
 def _video_path(video: str) -> Path:
@@ -173,10 +291,12 @@ def _clear_old_screens(output: Path) -> None:
 
 def run_demo(output: Path, *, video: str = DEFAULT_VIDEO, size: tuple[int, int] = (1920, 1080),
              seed: int = 5, timeout: float = 100.0, models_dir: Path | None = None,
-             contact_sheet: bool = True) -> DemoResult:
-    """Run the kiosk headless on ``video`` with scripted presses; return what it showed."""
+             contact_sheet: bool = True, stop_at_verdict: bool = False) -> DemoResult:
+    """Run the kiosk headless on ``video`` with scripted presses; return what it showed.
+
+    ``stop_at_verdict`` ends the run at the verdict screen, before the pages.
+    """
     from expression_portrait.kiosk import Kiosk
-    from expression_portrait.sources import ReplaySource
     from expression_portrait.ui.content import load_languages
     from expression_portrait.ui.display import HeadlessSink
     from expression_portrait.ui.screens import extra_heads_from_manifest
@@ -202,22 +322,34 @@ def run_demo(output: Path, *, video: str = DEFAULT_VIDEO, size: tuple[int, int] 
                                        height=size[1], fps=DEMO_FPS, smooth_scaling=True)
     content = load_languages(flow_settings.languages)
     sink = HeadlessSink(output, size, unique=True)
-    script = DemoScript(timeout=timeout)
-    kiosk = Kiosk(ReplaySource(video_path, realtime=True, loop=True), pipeline,
+    clock = SimulatedClock()
+    script = DemoScript(timeout=timeout, clock=clock, stop_at_verdict=stop_at_verdict)
+    source = SteppedVideoSource(video_path, clock)
+    if source.error is not None:
+        raise ConfigError(f"video {video!r} cannot be replayed: {source.error}")
+    kiosk = Kiosk(source, pipeline,
                   content=content, flow_settings=flow_settings, display_settings=display_settings,
                   sink=sink, extra_heads=extra_heads_from_manifest(pipeline.manifest),
-                  rng=random.Random(seed))
-    kiosk.source.start()
+                  clock=clock, rng=random.Random(seed), lockstep=True)
+
+    def until(running: Kiosk) -> bool:
+        done = script(running)
+        clock.advance(1.0 / DEMO_FPS)
+        return done
+
+    source.start()
     try:
-        kiosk.run(until=script)
+        kiosk.run(until=until)
     finally:
-        kiosk.source.stop()
+        source.stop()
 
     if script.verdict is None:
         raise DemoError(
-            f"no verdict within {timeout:g} s (last screen: {kiosk.screen_name()}); the video may "
-            "show no steady, centred face, or the analysis is too slow on this machine"
+            f"no verdict within {timeout:g} s of video time (last screen: {kiosk.screen_name()}); "
+            "the video may show no steady, centred face"
         )
+    if sink.errors:
+        raise DemoError(f"{len(sink.errors)} screens could not be saved, first: {sink.errors[0]}")
     sheet = output / CONTACT_SHEET
     if contact_sheet:
         make_contact_sheet(sink.written, sheet)
