@@ -11,6 +11,7 @@
 # root has no camera, screen, GPIO or Raspberry Pi archive, so the installer
 # runs with --no-pi-packages, the selftest skips the hardware checks, and the
 # daemon replays a recorded video on a headless display.
+# EXPRESSION_PORTRAIT_DEPLOY_TEST_SUITE=trixie tests Debian trixie instead.
 set -euo pipefail
 
 readonly PROGRAM=${0##*/}
