@@ -162,6 +162,30 @@ def test_selftest_without_daemon(tmp_path, camera, capsys):
     assert camera.open_cameras == []
 
 
+def test_selftest_without_gpio_gives_fix(tmp_path, monkeypatch, capsys, recwarn):
+    import sys
+
+    import gpiozero
+
+    # No pin library loads, as on a laptop: each of gpiozero's default factories fails.
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setattr(gpiozero.Device, "pin_factory", None)
+    for library in ("lgpio", "rpigpio", "pigpio", "native"):
+        monkeypatch.setitem(sys.modules, f"gpiozero.pins.{library}", None)
+
+    code = cli.main(["selftest", "--config", selftest_config(tmp_path), "--socket", str(tmp_path / "none.sock"),
+                     "--skip", "camera", "--skip", "display"])
+
+    output = capsys.readouterr()
+    assert code == 1
+    assert "FAIL  buttons: no GPIO pin library could be loaded (lgpio: " in output.out
+    assert "sudo apt install python3-lgpio" in output.out
+    assert "--system-site-packages" in output.out
+    assert "--skip buttons" in output.out
+    assert "PinFactoryFallback" not in output.err
+    assert not [w for w in recwarn if issubclass(w.category, gpiozero.exc.PinFactoryFallback)]
+
+
 def test_selftest_reports_missing_camera(tmp_path, camera, capsys):
     camera.cameras = []
 

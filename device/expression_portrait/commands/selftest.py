@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -177,9 +178,26 @@ def _check_buttons(config: Config, daemon: dict[str, Any] | None, socket: str | 
         return f"GPIO {gpio}; to see presses live run: expression-portrait buttons"
     if not config.buttons.enabled:
         return "disabled in config"
+    from gpiozero.exc import BadPinFactory, PinFactoryFallback
+
     from expression_portrait.ui.buttons import GpioButtons
 
-    with GpioButtons(config.buttons, lambda press: None) as buttons:
+    # gpiozero warns once per pin library it cannot load before it gives up; those
+    # reasons go into the one FAIL line instead of four warnings on stderr.
+    with warnings.catch_warnings(record=True) as fallbacks:
+        warnings.simplefilter("always", PinFactoryFallback)
+        try:
+            buttons = GpioButtons(config.buttons, lambda press: None)
+        except BadPinFactory as exc:
+            reasons = "; ".join(str(w.message).removeprefix("Falling back from ")
+                                for w in fallbacks if issubclass(w.category, PinFactoryFallback))
+            raise ExpressionPortraitError(
+                f"no GPIO pin library could be loaded ({reasons or exc}). On a Raspberry Pi: "
+                "sudo apt install python3-lgpio, and create the venv with --system-site-packages "
+                "so that it can import lgpio. On another machine: run selftest with --skip buttons, "
+                "or set [buttons] enabled = false in the config"
+            ) from exc
+    with buttons:
         states = {name: getattr(buttons, name).is_pressed for name in ("next", "back", "language")}
     stuck = [name for name, pressed in states.items() if pressed]
     if stuck:
