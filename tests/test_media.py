@@ -17,12 +17,15 @@ def test_media_file_verifies_and_decodes(name):
     assert hashlib.sha256(local.read_bytes()).hexdigest() == item.sha256
     if item.kind == "image":
         image = decode.load_image(local)
-        assert image.ndim == 3 and image.shape[2] == 3
-        assert image.shape[0] >= 100 and image.shape[1] >= 100
+        assert image.ndim == 3
+        assert image.shape[2] == 3
+        assert image.shape[0] >= 100
+        assert image.shape[1] >= 100
     else:
         frames = list(decode.iter_video_frames(local, max_frames=5))
         assert len(frames) > 0
-        assert frames[0].ndim == 3 and frames[0].shape[2] == 3
+        assert frames[0].ndim == 3
+        assert frames[0].shape[2] == 3
 
 
 def test_media_outside_repository():

@@ -85,7 +85,7 @@ def test_replay_missing_path_rejected(tmp_path):
 
 
 def test_replay_empty_folder_rejected(tmp_path):
-    with pytest.raises(DecodeError, match="folder holds no images"):
+    with pytest.raises(DecodeError, match="folder contains no images"):
         ReplaySource(tmp_path)
 
 

@@ -67,7 +67,7 @@ class CameraSettings(BaseModel):
     stall_timeout_s: float = Field(5.0, ge=1.0, le=60.0,
                                    description="seconds without a frame before the camera counts as stalled")
     retry_initial_s: float = Field(2.0, ge=0.1, le=60.0, description="first wait before reopening a failed camera, in seconds")
-    retry_max_s: float = Field(60.0, ge=1.0, le=3600.0, description="longest wait between camera reopen attempts, in seconds")
+    retry_max_s: float = Field(60.0, ge=1.0, le=3600.0, description="maximum wait between camera reopen attempts, in seconds")
 
     @model_validator(mode="after")
     def _check_streams(self) -> CameraSettings:

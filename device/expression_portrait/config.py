@@ -151,7 +151,12 @@ def describe_error(error: dict[str, Any], document: dict[str, Any], text: str, f
     section, key = _split_location(location)
     line = _find_line(text, section, key)
     where = f"{file}:{line}" if line else file
-    shown = f"[{section}] {key}" if section and key else (f"[{section}]" if section else key)
+    if section and key:
+        shown = f"[{section}] {key}"
+    elif section:
+        shown = f"[{section}]"
+    else:
+        shown = key
 
     if error["type"] == "extra_forbidden":
         known = _field_names(Config, location[:-1])

@@ -657,7 +657,7 @@ def build_kiosk(config: Config, source: FrameSource, pipeline: Any, sink: Any, *
 
 
 class InstrumentedPipeline:
-    """The vision Pipeline, counting every analysis and its stage latencies into Metrics."""
+    """Wrapper of the vision Pipeline that counts every analysis and its stage latencies in Metrics."""
 
     def __init__(self, pipeline: Any, metrics: Metrics) -> None:
         self.inner = pipeline

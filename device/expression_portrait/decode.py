@@ -20,7 +20,7 @@ def is_video(path: str | Path) -> bool:
 def load_image(path: str | Path) -> np.ndarray:
     """Read an image file as an (H, W, 3) RGB uint8 array.
 
-    EXIF orientation is applied, so a phone photo stands the way it was taken.
+    EXIF orientation is applied, so a phone photo is upright as it was taken.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 

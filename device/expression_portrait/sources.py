@@ -8,7 +8,7 @@ recorded video from the camera module:
   new frame arrived within ``timeout`` seconds. A slow reader never builds a
   queue: frames it was too slow for are dropped.
 
-The camera module's adapter lives in ``camera.py``; this module holds the
+The camera module's adapter lives in ``camera.py``. This module contains the
 protocol and the replay source used by tests, the demo and technicians.
 """
 
@@ -49,7 +49,7 @@ class Frame:
 
 
 class FrameSource(Protocol):
-    """What the kiosk needs from a camera or a recording."""
+    """Interface the kiosk reads frames through, from a camera or a recording."""
 
     name: str
 
@@ -125,7 +125,7 @@ class ReplaySource:
         if not self.path.exists():
             raise DecodeError(f"{self.path}: replay source not found; give a video file or a folder of images")
         if self.path.is_dir() and not self._image_files():
-            raise DecodeError(f"{self.path}: folder holds no images ({', '.join(sorted(decode.IMAGE_SUFFIXES))})")
+            raise DecodeError(f"{self.path}: folder contains no images ({', '.join(sorted(decode.IMAGE_SUFFIXES))})")
         if analysis_width < 16:
             raise ValueError(f"analysis_width must be 16 pixels or more, got {analysis_width}")
         self.name = f"replay:{self.path.name}"

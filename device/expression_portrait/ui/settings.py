@@ -97,7 +97,7 @@ class FlowSettings(BaseModel):
     )
     session_timeout_seconds: float = Field(
         240.0, ge=30, le=3600,
-        description="Longest session in seconds, whatever happens, before the attract screen returns",
+        description="Maximum session length in seconds, whatever happens, before the attract screen returns",
     )
     press_interval_seconds: float = Field(
         0.25, ge=0, le=2,
