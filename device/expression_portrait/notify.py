@@ -62,7 +62,7 @@ class Notifier:
         return bool(self.socket_path)
 
     def send(self, *assignments: str) -> bool:
-        """Send ``KEY=value`` assignments in one datagram; return False when nobody listens."""
+        """Send ``KEY=value`` assignments in one datagram; return False when no socket is set or it cannot be reached."""
         if not self.enabled:
             return False
         message = "\n".join(assignments)

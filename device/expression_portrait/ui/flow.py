@@ -74,7 +74,7 @@ class Notice(enum.Enum):
 
 @dataclass(frozen=True)
 class Observation:
-    """What the flow needs to know about one analysed frame."""
+    """Summary of one analysed frame: the facts the flow decides on."""
 
     faces: int  # faces in view
     sitter: bool  # the pipeline chose a sitter
@@ -159,7 +159,7 @@ class Flow:
         return self._clock() - self.entered_at
 
     def countdown_number(self) -> int:
-        """The number the countdown shows now: countdown_seconds down to 1."""
+        """Return the number the countdown shows now, from countdown_seconds down to 1."""
         remaining = self.settings.countdown_seconds - self.elapsed()
         return max(1, min(self.settings.countdown_seconds, int(remaining) + 1))
 
